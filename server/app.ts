@@ -1,0 +1,221 @@
+/**
+ * The composition root: builds every component from the configuration, in
+ * dependency order, and registers each one's close in the fixed shutdown
+ * sequence. Nothing else constructs components, so the wiring of the whole
+ * server reads top to bottom here.
+ *
+ * Start order: keys → database (+ migrations) → object store → media
+ * workers → HTTP/socket edge. If a step fails, what was already started is
+ * closed again before the error propagates.
+ */
+import https from 'node:https';
+import path from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import type { Logger } from 'pino';
+import type { Config } from './config/index.ts';
+import { TokenIssuer } from './edge/auth/tokenIssuer.ts';
+import { TOKEN_ALGORITHM, TokenVerifier } from './edge/auth/tokenVerifier.ts';
+import { createHttpApp } from './edge/http/httpApp.ts';
+import type { ReadinessProbe } from './edge/http/routes/health.ts';
+import { selfTestHandlers } from './edge/socket/handlers/selfTest.ts';
+import { sessionHandlers } from './edge/socket/handlers/session.ts';
+import { createSocketServer, type SocketServer } from './edge/socket/socketServer.ts';
+import { ShutdownSequence, type ShutdownReport } from './lifecycle/ShutdownSequence.ts';
+import { mediaNetworkFromConfig } from './media/transports.ts';
+import { WorkerPool } from './media/WorkerPool.ts';
+import { Metrics } from './observability/metrics.ts';
+import { loadServerIdentity, type ServerIdentity } from './pki/serverIdentity.ts';
+import { publicKeyFingerprint } from './pki/keyFiles.ts';
+import { migrate, openDatabase, type Database } from './storage/db/index.ts';
+import { openObjectStore, type ObjectStore } from './storage/objects/index.ts';
+import { KeyRegistry } from './storage/repositories/KeyRegistry.ts';
+import { ServiceUnavailableError } from './errors.ts';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const VERSION = '0.1.0';
+
+export interface HuizhenServer {
+  readonly config: Config;
+  /** The URL people open (publicUrl, or https://host:port as bound). */
+  readonly url: string;
+  readonly port: number;
+  readonly identity: ServerIdentity;
+  readonly db: Database;
+  readonly objectStore: ObjectStore;
+  readonly workers: WorkerPool;
+  readonly metrics: Metrics;
+  readonly tokenIssuer: TokenIssuer | null;
+  /** Graceful shutdown in the fixed order. Idempotent. */
+  close(): Promise<ShutdownReport>;
+}
+
+export interface StartOptions {
+  log: Logger;
+  /** Overrides the built client's directory (tests). */
+  clientDir?: string;
+}
+
+export async function startHuizhen(config: Config, options: StartOptions): Promise<HuizhenServer> {
+  const log = options.log;
+  const shutdown = new ShutdownSequence(log);
+  try {
+    return await build(config, options, shutdown);
+  } catch (err) {
+    await shutdown.run();
+    throw err;
+  }
+}
+
+async function build(config: Config, options: StartOptions, shutdown: ShutdownSequence): Promise<HuizhenServer> {
+  const log = options.log;
+  const metrics = new Metrics();
+
+  // 1. Keys: TLS and token signing (generated on first development start).
+  const identity = loadServerIdentity(config);
+  for (const file of identity.generatedFiles) log.info({ file }, 'generated development key material');
+
+  // 2. Database and schema.
+  const db = await openDatabase(config, log);
+  shutdown.register('close-database', 'database', () => db.close());
+  const migrations = await migrate(db);
+  log.info({ kind: db.kind, applied: migrations.applied, upToDate: migrations.alreadyApplied }, 'database ready');
+  await new KeyRegistry(db).register({
+    keyId: identity.tokens.keyId,
+    purpose: 'token-signing',
+    algorithm: TOKEN_ALGORITHM,
+    publicKeyPem: identity.tokens.verifyKeyPem,
+  });
+
+  // 3. Object store (embedded S3 server when none is configured).
+  const objects = await openObjectStore(config);
+  shutdown.register('close-object-store', 'object-store', async () => {
+    await objects.store.close();
+    await objects.embedded?.close();
+  });
+  try {
+    await objects.store.ensureBucket();
+  } catch (err) {
+    // An external store may come back; /readyz reports it meanwhile.
+    if (objects.embedded) throw err;
+    log.warn({ err: { message: (err as Error).message } }, 'object store unreachable at start; continuing');
+  }
+
+  // 4. Media workers.
+  const workers = await WorkerPool.create({
+    size: config.media.workers,
+    logLevel: config.media.workerLogLevel,
+    log,
+    onWorkerDeath: () => metrics.workerDeaths.inc(),
+  });
+  shutdown.register('stop-accepting', 'media-expect-exit', () => workers.expectExit());
+  shutdown.register('stop-media', 'worker-pool', () => workers.close());
+  metrics.registerWorkerSource(workers);
+
+  // 5. Edge: HTTPS, REST, socket.io.
+  const verifier = new TokenVerifier({
+    verifyKeyPem: identity.tokens.verifyKeyPem,
+    issuer: config.auth.issuer,
+    audience: config.auth.audience,
+    clockToleranceSeconds: config.auth.clockToleranceSeconds,
+  });
+  const tokenIssuer = identity.tokens.signingKeyPem
+    ? new TokenIssuer({
+        signingKeyPem: identity.tokens.signingKeyPem,
+        keyId: identity.tokens.keyId,
+        issuer: config.auth.issuer,
+        audience: config.auth.audience,
+      })
+    : null;
+
+  const probes: ReadinessProbe[] = [
+    { name: 'database', check: () => db.ping() },
+    { name: 'objectStore', check: () => objects.store.ping() },
+    {
+      name: 'mediaWorkers',
+      check: async () => {
+        const live = workers.liveWorkerCount();
+        if (live === 0) throw new ServiceUnavailableError('no live mediasoup worker');
+        return { live, configured: workers.size };
+      },
+    },
+  ];
+
+  const app = createHttpApp({
+    log,
+    metrics,
+    verifier,
+    health: { probes, isShuttingDown: () => shutdown.started, version: VERSION, startedAt: new Date() },
+    bodyLimitBytes: config.http.bodyLimitBytes,
+    devTokens:
+      config.env === 'development' && tokenIssuer ? { issuer: tokenIssuer, ttlSeconds: config.auth.tokenTtlSeconds } : null,
+    clientDir: options.clientDir ?? path.join(ROOT, 'client', 'dist'),
+  });
+
+  const httpsServer = https.createServer(
+    {
+      cert: identity.tls.certificatePem,
+      key: identity.tls.privateKeyPem,
+      minVersion: 'TLSv1.2',
+    },
+    app,
+  );
+  httpsServer.on('clientError', (err, socket) => {
+    log.debug({ err: { message: err.message } }, 'TLS/HTTP client error');
+    socket.destroy();
+  });
+
+  const network = mediaNetworkFromConfig(config);
+  const sockets: SocketServer = createSocketServer(httpsServer, {
+    verifier,
+    log,
+    metrics,
+    handlersFor: (socket, connectionLog) => ({
+      ...sessionHandlers(socket),
+      ...selfTestHandlers(socket, { pool: workers, network, log: connectionLog }),
+    }),
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    httpsServer.once('error', reject);
+    httpsServer.listen(config.http.port, config.http.host, () => {
+      httpsServer.off('error', reject);
+      resolve();
+    });
+  });
+  shutdown.register('stop-accepting', 'https-and-signaling', () => closeEdge(httpsServer, sockets));
+
+  const port = (httpsServer.address() as AddressInfo).port;
+  const url = config.http.publicUrl ?? `https://${urlHost(config.http.host)}:${port}`;
+  log.info({ url, publicKeyFingerprint: publicKeyFingerprint(identity.tokens.verifyKeyPem).slice(0, 16) }, 'huizhen listening');
+
+  return {
+    config,
+    url,
+    port,
+    identity,
+    db,
+    objectStore: objects.store,
+    workers,
+    metrics,
+    tokenIssuer,
+    close: () => shutdown.run(),
+  };
+}
+
+/** Stop accepting: tell signaling clients, then close the HTTPS server. */
+async function closeEdge(server: https.Server, sockets: SocketServer): Promise<void> {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  // io.close() also closes the HTTPS server it is attached to.
+  await sockets.close('server_shutdown');
+  server.closeIdleConnections();
+  // Requests still running after a grace period are cut.
+  const grace = setTimeout(() => server.closeAllConnections(), 5000);
+  await closed;
+  clearTimeout(grace);
+}
+
+function urlHost(host: string): string {
+  if (host === '0.0.0.0' || host === '::') return 'localhost';
+  return host.includes(':') ? `[${host}]` : host;
+}

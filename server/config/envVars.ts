@@ -1,0 +1,61 @@
+/**
+ * Environment variable of each setting. README's configuration table lists
+ * exactly these (a test keeps the two in step).
+ *
+ * Any other variable starting with `HUIZHEN_` is rejected at boot: a
+ * misspelt variable would otherwise be silently ignored.
+ */
+export type EnvKind = 'string' | 'int' | 'bool';
+
+export interface EnvVar {
+  name: string;
+  path: readonly [string, ...string[]];
+  kind: EnvKind;
+  /** Masked whenever configuration is logged or printed. */
+  secret?: boolean;
+}
+
+export const ENV_VARS: readonly EnvVar[] = [
+  { name: 'HUIZHEN_ENV', path: ['env'], kind: 'string' },
+  { name: 'HUIZHEN_DATA_DIR', path: ['dataDir'], kind: 'string' },
+  { name: 'HUIZHEN_HOST', path: ['http', 'host'], kind: 'string' },
+  { name: 'HUIZHEN_PORT', path: ['http', 'port'], kind: 'int' },
+  { name: 'HUIZHEN_PUBLIC_URL', path: ['http', 'publicUrl'], kind: 'string' },
+  { name: 'HUIZHEN_BODY_LIMIT_BYTES', path: ['http', 'bodyLimitBytes'], kind: 'int' },
+  { name: 'HUIZHEN_TLS_CERT_FILE', path: ['tls', 'certFile'], kind: 'string' },
+  { name: 'HUIZHEN_TLS_KEY_FILE', path: ['tls', 'keyFile'], kind: 'string' },
+  { name: 'HUIZHEN_LOG_LEVEL', path: ['log', 'level'], kind: 'string' },
+  { name: 'HUIZHEN_JWT_ISSUER', path: ['auth', 'issuer'], kind: 'string' },
+  { name: 'HUIZHEN_JWT_AUDIENCE', path: ['auth', 'audience'], kind: 'string' },
+  { name: 'HUIZHEN_JWT_PUBLIC_KEY_FILE', path: ['auth', 'publicKeyFile'], kind: 'string' },
+  { name: 'HUIZHEN_JWT_PRIVATE_KEY_FILE', path: ['auth', 'privateKeyFile'], kind: 'string' },
+  { name: 'HUIZHEN_JWT_CLOCK_TOLERANCE_SECONDS', path: ['auth', 'clockToleranceSeconds'], kind: 'int' },
+  { name: 'HUIZHEN_TOKEN_TTL_SECONDS', path: ['auth', 'tokenTtlSeconds'], kind: 'int' },
+  { name: 'DATABASE_URL', path: ['database', 'url'], kind: 'string', secret: true },
+  { name: 'HUIZHEN_DB_POOL_SIZE', path: ['database', 'poolSize'], kind: 'int' },
+  { name: 'HUIZHEN_S3_ENDPOINT', path: ['objectStore', 'endpoint'], kind: 'string' },
+  { name: 'HUIZHEN_S3_REGION', path: ['objectStore', 'region'], kind: 'string' },
+  { name: 'HUIZHEN_S3_BUCKET', path: ['objectStore', 'bucket'], kind: 'string' },
+  { name: 'HUIZHEN_S3_PREFIX', path: ['objectStore', 'prefix'], kind: 'string' },
+  { name: 'HUIZHEN_S3_ACCESS_KEY_ID', path: ['objectStore', 'accessKeyId'], kind: 'string' },
+  { name: 'HUIZHEN_S3_SECRET_ACCESS_KEY', path: ['objectStore', 'secretAccessKey'], kind: 'string', secret: true },
+  { name: 'HUIZHEN_S3_FORCE_PATH_STYLE', path: ['objectStore', 'forcePathStyle'], kind: 'bool' },
+  { name: 'HUIZHEN_S3_CHECKSUM_MODE', path: ['objectStore', 'checksumMode'], kind: 'string' },
+  { name: 'HUIZHEN_S3_EMBEDDED_PORT', path: ['objectStore', 'embeddedPort'], kind: 'int' },
+  { name: 'HUIZHEN_S3_REQUEST_TIMEOUT_MS', path: ['objectStore', 'requestTimeoutMs'], kind: 'int' },
+  { name: 'HUIZHEN_MEDIA_WORKERS', path: ['media', 'workers'], kind: 'int' },
+  { name: 'HUIZHEN_MEDIA_WORKER_LOG_LEVEL', path: ['media', 'workerLogLevel'], kind: 'string' },
+  { name: 'HUIZHEN_MEDIA_LISTEN_IP', path: ['media', 'listenIp'], kind: 'string' },
+  { name: 'HUIZHEN_MEDIA_ANNOUNCED_ADDRESS', path: ['media', 'announcedAddress'], kind: 'string' },
+  { name: 'HUIZHEN_RTC_MIN_PORT', path: ['media', 'rtcMinPort'], kind: 'int' },
+  { name: 'HUIZHEN_RTC_MAX_PORT', path: ['media', 'rtcMaxPort'], kind: 'int' },
+];
+
+/** Variables that are not settings but are read by the loader itself. */
+export const LOADER_ENV_VARS = ['HUIZHEN_CONFIG'] as const;
+
+/** Dotted setting paths whose values are secrets. */
+export const SECRET_PATHS: readonly string[] = [
+  'database.url',
+  'objectStore.secretAccessKey',
+];

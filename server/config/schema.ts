@@ -1,0 +1,165 @@
+/**
+ * The configuration schema: every setting, its default and its rule, in one
+ * place. `load.ts` fills it from defaults, an optional JSON file and the
+ * environment (in that order of precedence); `envVars.ts` names the
+ * environment variable of each setting.
+ *
+ * Unknown keys are rejected everywhere, so a typo fails at boot instead of
+ * being silently ignored.
+ */
+import os from 'node:os';
+import { z } from 'zod';
+
+const port = z.int().min(0).max(65535);
+
+const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+
+export const configSchema = z
+  .strictObject({
+    /** `production` refuses to start without real keys, certificates, PostgreSQL and S3. */
+    env: z.enum(['development', 'production']).default('development'),
+    /** Where embedded state lives: PGlite, the embedded object store, generated keys. */
+    dataDir: z.string().min(1).default('./data'),
+
+    http: z
+      .strictObject({
+        host: z.string().min(1).default('127.0.0.1'),
+        /** 0 picks a free port (tests). */
+        port: port.default(8443),
+        /** The URL people open, when it differs from https://host:port (reverse proxy, DNS name). */
+        publicUrl: z.url({ protocol: /^https$/ }).optional(),
+        /** Largest JSON request body accepted, in bytes. */
+        bodyLimitBytes: z.int().min(1024).max(10 * 1024 * 1024).default(256 * 1024),
+      })
+      .prefault({}),
+
+    tls: z
+      .strictObject({
+        /** PEM certificate chain. Development generates one under dataDir when both files are unset. */
+        certFile: z.string().min(1).optional(),
+        /** PEM private key; must not be readable by group or others. */
+        keyFile: z.string().min(1).optional(),
+      })
+      .prefault({}),
+
+    log: z.strictObject({ level: logLevel.default('info') }).prefault({}),
+
+    auth: z
+      .strictObject({
+        /** Expected `iss` of every token. */
+        issuer: z.string().min(1).default('huizhen'),
+        /** Expected `aud` of every token. */
+        audience: z.string().min(1).default('huizhen'),
+        /** ES256 (P-256) public key that verifies tokens, PEM file. */
+        publicKeyFile: z.string().min(1).optional(),
+        /** ES256 private key that signs tokens (token CLI, later the login flow), PEM file. */
+        privateKeyFile: z.string().min(1).optional(),
+        /** Tolerated clock difference for `exp` and `nbf`, in seconds. */
+        clockToleranceSeconds: z.int().min(0).max(300).default(30),
+        /** Lifetime of tokens this server mints, in seconds. */
+        tokenTtlSeconds: z.int().min(60).max(24 * 3600).default(3600),
+      })
+      .prefault({}),
+
+    database: z
+      .strictObject({
+        /** postgres://… selects PostgreSQL; unset selects embedded PGlite under dataDir. */
+        url: z
+          .string()
+          .regex(/^postgres(ql)?:\/\//, 'must start with postgres:// or postgresql://')
+          .optional(),
+        /** Connection pool size for PostgreSQL. */
+        poolSize: z.int().min(1).max(200).default(10),
+      })
+      .prefault({}),
+
+    objectStore: z
+      .strictObject({
+        /** S3-compatible endpoint (MinIO, Ceph, a cloud in the hospital's region). Unset: embedded S3 server on loopback. */
+        endpoint: z.url({ protocol: /^https?$/ }).optional(),
+        region: z.string().min(1).default('us-east-1'),
+        bucket: z
+          .string()
+          .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid S3 bucket name')
+          .default('huizhen'),
+        /** Key prefix inside the bucket, e.g. `hospital-a/`. */
+        prefix: z
+          .string()
+          .regex(/^([A-Za-z0-9._-]+\/)*$/, 'must be empty or path segments ending in "/"')
+          .default(''),
+        accessKeyId: z.string().min(1).optional(),
+        secretAccessKey: z.string().min(1).optional(),
+        /** Path-style URLs (http://host/bucket/key), needed by MinIO and the embedded server. */
+        forcePathStyle: z.boolean().default(true),
+        /**
+         * When the SDK adds checksums. WHEN_SUPPORTED sends streamed bodies with
+         * aws-chunked framing that some S3-protocol servers store verbatim,
+         * corrupting objects; see README.
+         */
+        checksumMode: z.enum(['WHEN_REQUIRED', 'WHEN_SUPPORTED']).default('WHEN_REQUIRED'),
+        /** Port of the embedded S3 server (0 picks a free one). */
+        embeddedPort: port.default(0),
+        /** Timeout for one object-store request, in milliseconds. */
+        requestTimeoutMs: z.int().min(100).max(300_000).default(15_000),
+      })
+      .prefault({}),
+
+    media: z
+      .strictObject({
+        /** mediasoup worker processes; one per core by default. */
+        workers: z
+          .int()
+          .min(1)
+          .max(128)
+          .default(Math.max(1, os.availableParallelism())),
+        workerLogLevel: z.enum(['debug', 'warn', 'error', 'none']).default('warn'),
+        /** Local address WebRTC transports listen on. */
+        listenIp: z.union([z.ipv4(), z.ipv6()]).default('127.0.0.1'),
+        /** Address put into ICE candidates when clients reach the server through NAT. */
+        announcedAddress: z.string().min(1).optional(),
+        rtcMinPort: z.int().min(1024).max(65535).default(40000),
+        rtcMaxPort: z.int().min(1024).max(65535).default(49999),
+      })
+      .prefault({}),
+  })
+  .superRefine((cfg, ctx) => {
+    if (cfg.media.rtcMinPort > cfg.media.rtcMaxPort) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['media', 'rtcMinPort'],
+        message: `must not be greater than media.rtcMaxPort (${cfg.media.rtcMaxPort})`,
+      });
+    }
+    if (Boolean(cfg.tls.certFile) !== Boolean(cfg.tls.keyFile)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tls', cfg.tls.certFile ? 'keyFile' : 'certFile'],
+        message: 'tls.certFile and tls.keyFile must be set together',
+      });
+    }
+    if (Boolean(cfg.objectStore.accessKeyId) !== Boolean(cfg.objectStore.secretAccessKey)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['objectStore', cfg.objectStore.accessKeyId ? 'secretAccessKey' : 'accessKeyId'],
+        message: 'objectStore.accessKeyId and objectStore.secretAccessKey must be set together',
+      });
+    }
+    if (cfg.env === 'production') {
+      // A hospital deployment never runs on generated keys or embedded stores.
+      const required: Array<[boolean, (string | number)[], string]> = [
+        [!cfg.tls.certFile, ['tls', 'certFile'], 'is required in production'],
+        [!cfg.tls.keyFile, ['tls', 'keyFile'], 'is required in production'],
+        [!cfg.auth.publicKeyFile, ['auth', 'publicKeyFile'], 'is required in production'],
+        [!cfg.database.url, ['database', 'url'], 'is required in production (PostgreSQL)'],
+        [!cfg.objectStore.endpoint, ['objectStore', 'endpoint'], 'is required in production (S3/MinIO)'],
+        [!cfg.objectStore.accessKeyId, ['objectStore', 'accessKeyId'], 'is required in production'],
+      ];
+      for (const [missing, path, message] of required) {
+        if (missing) ctx.addIssue({ code: 'custom', path, message });
+      }
+    }
+  });
+
+export type Config = z.output<typeof configSchema>;
+/** What a config file may contain: any subset of the settings. */
+export type ConfigInput = z.input<typeof configSchema>;

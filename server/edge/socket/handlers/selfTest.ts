@@ -1,0 +1,80 @@
+/**
+ * Signaling for the media self-test. One self-test per connection; it ends
+ * with `selftest:stop`, when the connection closes, or by itself after its
+ * maximum duration.
+ */
+import type { Logger } from 'pino';
+import { ForbiddenError, InvalidStateError } from '../../../errors.ts';
+import { SelfTestSession } from '../../../domain/selftest/SelfTestSession.ts';
+import type { MediaNetwork } from '../../../media/transports.ts';
+import type { WorkerPool } from '../../../media/WorkerPool.ts';
+import { isLiveRole } from '../../../protocol/roles.ts';
+import type { HuizhenSocket, RequestHandlers } from '../requestRouter.ts';
+
+type SelfTestHandlers = Pick<
+  RequestHandlers,
+  | 'selftest:start'
+  | 'selftest:connectTransport'
+  | 'selftest:produce'
+  | 'selftest:consume'
+  | 'selftest:resumeConsumer'
+  | 'selftest:stats'
+  | 'selftest:stop'
+>;
+
+export interface SelfTestDeps {
+  pool: WorkerPool;
+  network: MediaNetwork;
+  log: Logger;
+}
+
+export function selfTestHandlers(socket: HuizhenSocket, deps: SelfTestDeps): SelfTestHandlers {
+  let session: SelfTestSession | null = null;
+  let starting = false;
+
+  const current = (): SelfTestSession => {
+    if (!session || session.closed) throw new InvalidStateError('no self-test is running; start one first');
+    return session;
+  };
+
+  socket.on('disconnect', () => session?.close('stopped'));
+
+  return {
+    'selftest:start': async () => {
+      // Back-office roles never send media.
+      if (!isLiveRole(socket.data.identity.role)) throw new ForbiddenError('This role cannot use media.');
+      if (starting || (session && !session.closed)) throw new InvalidStateError('a self-test is already running');
+      starting = true;
+      try {
+        const started = await SelfTestSession.start({ pool: deps.pool, network: deps.network });
+        if (socket.disconnected) {
+          started.close('stopped');
+          throw new InvalidStateError('the connection closed');
+        }
+        session = started;
+        started.once('close', (reason) => deps.log.info({ reason }, 'self-test ended'));
+        deps.log.info('self-test started');
+        return { ...started.describe(), iceServers: [] };
+      } finally {
+        starting = false;
+      }
+    },
+    'selftest:connectTransport': async ({ transportId, dtlsParameters }) => {
+      await current().connectTransport(transportId, dtlsParameters);
+      return {};
+    },
+    'selftest:produce': async ({ transportId, kind, rtpParameters }) => ({
+      producerId: await current().produce(transportId, kind, rtpParameters),
+    }),
+    'selftest:consume': async ({ producerId, rtpCapabilities }) => current().consume(producerId, rtpCapabilities),
+    'selftest:resumeConsumer': async ({ consumerId }) => {
+      await current().resumeConsumer(consumerId);
+      return {};
+    },
+    'selftest:stats': async () => current().stats(),
+    'selftest:stop': async () => {
+      current().close('stopped');
+      return {};
+    },
+  };
+}

@@ -1,0 +1,85 @@
+/**
+ * Validators for every client → server request. mediasoup checks RTP
+ * parameters in depth itself; these make sure the shape is right, sizes are
+ * bounded, and that nothing unexpected reaches the domain layer.
+ */
+import { z } from 'zod';
+import type { DtlsParameters, RtpCapabilities, RtpParameters } from 'mediasoup/types';
+import type { RequestSchemas } from './requestRouter.ts';
+
+const empty = z.strictObject({});
+
+/** mediasoup ids are UUIDs. */
+const mediaId = z.uuid();
+
+const dtlsParameters = z.strictObject({
+  role: z.enum(['auto', 'client', 'server']).optional(),
+  fingerprints: z
+    .array(
+      z.strictObject({
+        algorithm: z.enum(['sha-1', 'sha-224', 'sha-256', 'sha-384', 'sha-512']),
+        value: z.string().regex(/^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){19,63}$/, 'must be a colon-separated hex fingerprint'),
+      }),
+    )
+    .min(1)
+    .max(5),
+}) satisfies z.ZodType<DtlsParameters>;
+
+const codecParameters = z.record(z.string().max(64), z.union([z.string().max(256), z.number()]));
+
+const rtcpFeedback = z
+  .array(z.looseObject({ type: z.string().max(32), parameter: z.string().max(32).optional() }))
+  .max(32);
+
+const rtpCodec = z.looseObject({
+  mimeType: z.string().regex(/^(audio|video)\/[A-Za-z0-9.-]+$/, 'must look like audio/opus or video/VP8'),
+  payloadType: z.int().min(0).max(127),
+  clockRate: z.int().positive(),
+  channels: z.int().min(1).max(8).optional(),
+  parameters: codecParameters.optional(),
+  rtcpFeedback: rtcpFeedback.optional(),
+});
+
+const rtpParameters = z
+  .looseObject({
+    mid: z.string().max(32).optional(),
+    codecs: z.array(rtpCodec).min(1).max(16),
+    headerExtensions: z
+      .array(z.looseObject({ uri: z.string().max(256), id: z.int().min(1).max(255) }))
+      .max(32)
+      .optional(),
+    encodings: z.array(z.looseObject({})).max(8).optional(),
+    rtcp: z.looseObject({}).optional(),
+  })
+  .transform((v) => v as unknown as RtpParameters);
+
+const rtpCapabilities = z
+  .looseObject({
+    codecs: z
+      .array(
+        z.looseObject({
+          kind: z.enum(['audio', 'video']),
+          mimeType: z.string().max(64),
+          clockRate: z.int().positive(),
+        }),
+      )
+      .max(64)
+      .optional(),
+    headerExtensions: z.array(z.looseObject({})).max(64).optional(),
+  })
+  .transform((v) => v as unknown as RtpCapabilities);
+
+export const requestSchemas: RequestSchemas = {
+  'session:whoami': empty,
+  'selftest:start': empty,
+  'selftest:connectTransport': z.strictObject({ transportId: mediaId, dtlsParameters }),
+  'selftest:produce': z.strictObject({
+    transportId: mediaId,
+    kind: z.enum(['audio', 'video']),
+    rtpParameters,
+  }),
+  'selftest:consume': z.strictObject({ producerId: mediaId, rtpCapabilities }),
+  'selftest:resumeConsumer': z.strictObject({ consumerId: mediaId }),
+  'selftest:stats': empty,
+  'selftest:stop': empty,
+};

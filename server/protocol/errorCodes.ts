@@ -1,0 +1,48 @@
+/**
+ * The closed set of error codes Huizhen sends to clients, over REST and in
+ * socket acks. Clients switch on these (and show a translated message for
+ * each), so a code is never renamed or reused; new ones are only added.
+ *
+ * Shared with the browser client (`import type` / plain constants only).
+ */
+export const ERROR_CODES = [
+  // Input
+  'VALIDATION_FAILED',
+  'NOT_FOUND',
+  'INVALID_STATE',
+  'PAYLOAD_TOO_LARGE',
+  // Authentication (401)
+  'AUTH_TOKEN_MISSING',
+  'AUTH_TOKEN_INVALID',
+  'AUTH_TOKEN_EXPIRED',
+  'AUTH_TOKEN_NOT_YET_VALID',
+  'AUTH_TOKEN_WRONG_AUDIENCE',
+  'AUTH_TOKEN_WRONG_ISSUER',
+  'AUTH_CLAIMS_INVALID',
+  // Authorisation (403)
+  'FORBIDDEN',
+  // Capacity and dependencies
+  'RATE_LIMITED',
+  'MEDIA_UNAVAILABLE',
+  'SERVICE_UNAVAILABLE',
+  // Anything else: the details are in the server log under the request id.
+  'INTERNAL',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** The error object carried by REST error bodies and failed socket acks. */
+export interface ErrorBody {
+  code: ErrorCode;
+  message: string;
+  /** For VALIDATION_FAILED: which fields were wrong and why. */
+  issues?: ValidationIssue[];
+  /** Correlates with the server log (REST request id or socket connection id). */
+  requestId?: string;
+}
+
+export interface ValidationIssue {
+  /** Dotted path of the offending field, e.g. `rtpParameters.codecs.0.mimeType`. */
+  path: string;
+  message: string;
+}
