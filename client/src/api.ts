@@ -1,0 +1,58 @@
+/** REST calls and the token kept for this browser tab (sessionStorage). */
+import type { ErrorBody } from '../../server/protocol/errorCodes.ts';
+import type { Role } from '../../server/protocol/roles.ts';
+
+export interface StoredSession {
+  token: string;
+  userId: string;
+  role: Role;
+  displayName: string | null;
+  roomId: string | null;
+  expiresAt: number;
+}
+
+const KEY = 'huizhen.session';
+
+export const session = {
+  get(): StoredSession | null {
+    const raw = sessionStorage.getItem(KEY);
+    if (!raw) return null;
+    try {
+      const s = JSON.parse(raw) as StoredSession;
+      return s.expiresAt * 1000 > Date.now() ? s : null;
+    } catch {
+      return null;
+    }
+  },
+  set(s: StoredSession): void {
+    sessionStorage.setItem(KEY, JSON.stringify(s));
+  },
+  clear(): void {
+    sessionStorage.removeItem(KEY);
+  },
+};
+
+/** A failed call, carrying the server's error code for translation. */
+export class ApiError extends Error {
+  readonly body: ErrorBody;
+  readonly status: number;
+
+  constructor(status: number, body: ErrorBody) {
+    super(body.message);
+    this.status = status;
+    this.body = body;
+  }
+}
+
+export async function api<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+  const headers: Record<string, string> = { Accept: 'application/json' };
+  const token = session.get()?.token;
+  if (token) headers['Authorization'] = `Bearer ${token}`;
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const json = (await res.json().catch(() => ({}))) as { error?: ErrorBody } & T;
+  if (!res.ok) {
+    throw new ApiError(res.status, json.error ?? { code: 'INTERNAL', message: res.statusText });
+  }
+  return json;
+}

@@ -1,0 +1,15 @@
+import './styles.css';
+import { currentLang, setLang } from './i18n.ts';
+import { devLoginPage } from './pages/devLogin.ts';
+import { homePage } from './pages/home.ts';
+import { selfTestPage } from './pages/selfTest.ts';
+
+setLang(currentLang());
+
+const routes: Record<string, () => void> = {
+  '/': homePage,
+  '/selftest': selfTestPage,
+  '/dev-login': devLoginPage,
+};
+
+(routes[location.pathname] ?? homePage)();

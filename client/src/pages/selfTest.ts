@@ -1,0 +1,334 @@
+/**
+ * Device and network self-test (设备与网络自检).
+ *
+ * 1. Camera preview, microphone level and device choice, locally.
+ * 2. "Start": connect to signaling, send camera and microphone to the SFU,
+ *    receive them back through consumers, and show the returned video with
+ *    live receive statistics. Each step is a check that turns green or red
+ *    with a hint a doctor can act on.
+ */
+import type { Consumer, Producer, Transport } from 'mediasoup-client/types';
+import { session } from '../api.ts';
+import { disconnectText, errorText, t } from '../i18n.ts';
+import { loadDevice } from '../media/device.ts';
+import { clientConsumerOptions, clientRtpCapabilities } from '../media/wire.ts';
+import { SignalingError, connect, request, whenConnected, type HuizhenClientSocket } from '../signaling.ts';
+import { h, layout, mount, notice } from '../ui.ts';
+
+type CheckState = 'pending' | 'running' | 'passed' | 'failed';
+type CheckId = 'camera' | 'mic' | 'signaling' | 'media' | 'echo';
+
+interface Check {
+  row: HTMLLIElement;
+  state: CheckState;
+}
+
+interface RunningTest {
+  socket: HuizhenClientSocket;
+  sendTransport: Transport;
+  recvTransport: Transport;
+  producers: Producer[];
+  consumers: Consumer[];
+  statsTimer: number;
+}
+
+export function selfTestPage(): void {
+  const who = session.get();
+  if (!who) {
+    mount(
+      layout(
+        t('selfTest'),
+        notice('error', t('needLogin')),
+        h('p', {}, h('a', { class: 'button', href: '/dev-login' }, t('devLogin'))),
+      ),
+    );
+    return;
+  }
+
+  const messages = h('div', { class: 'messages', 'aria-live': 'polite' });
+  const cameraSelect = h('select', { id: 'camera', 'data-testid': 'camera-select' });
+  const micSelect = h('select', { id: 'microphone', 'data-testid': 'mic-select' });
+  const localVideo = h('video', { autoplay: true, muted: true, playsinline: true, 'data-testid': 'local-video' });
+  const echoVideo = h('video', { autoplay: true, muted: true, playsinline: true, 'data-testid': 'echo-video' });
+  const meterBar = h('div', { class: 'meter-bar' });
+  const meter = h('div', { class: 'meter', role: 'meter', 'aria-label': t('micLevel') }, meterBar);
+  const startButton = h('button', { type: 'button', class: 'primary', 'data-testid': 'selftest-start' }, t('startTest'));
+  const stopButton = h('button', { type: 'button', disabled: true, 'data-testid': 'selftest-stop' }, t('stopTest'));
+  const summary = h('p', { class: 'summary', 'data-testid': 'selftest-summary' });
+
+  const statCell = (testid: string) => h('td', { 'data-testid': testid }, '—');
+  const stats = {
+    frames: statCell('frames-decoded'),
+    bitrate: statCell('bitrate'),
+    rtt: statCell('rtt'),
+    resolution: statCell('resolution'),
+  };
+
+  const checks = new Map<CheckId, Check>();
+  const checkList = h('ul', { class: 'checklist' });
+  const labels: Record<CheckId, string> = {
+    camera: t('checkCamera'),
+    mic: t('checkMic'),
+    signaling: t('checkSignaling'),
+    media: t('checkMedia'),
+    echo: t('checkEcho'),
+  };
+  for (const id of Object.keys(labels) as CheckId[]) {
+    const row = h('li', { 'data-testid': `check-${id}`, 'data-state': 'pending' }, labels[id], h('span', { class: 'state' }, t('pending')));
+    checks.set(id, { row, state: 'pending' });
+    checkList.append(row);
+  }
+
+  const setCheck = (id: CheckId, state: CheckState) => {
+    const check = checks.get(id);
+    if (!check || check.state === state) return;
+    check.state = state;
+    check.row.dataset['state'] = state;
+    const label = state === 'passed' ? t('passed') : state === 'failed' ? t('failed') : state === 'running' ? '…' : t('pending');
+    check.row.querySelector('.state')?.replaceChildren(label);
+    const all = [...checks.values()];
+    if (all.every((c) => c.state === 'passed')) {
+      summary.textContent = t('allPassed');
+      summary.className = 'summary ok';
+    } else if (all.some((c) => c.state === 'failed')) {
+      summary.textContent = t('someFailed');
+      summary.className = 'summary bad';
+    }
+  };
+
+  const showError = (err: unknown) => {
+    let text: string;
+    if (err instanceof SignalingError) text = `${errorText(err.body.code)}（${err.body.code}）`;
+    else if (err instanceof DOMException && err.name === 'NotAllowedError') text = t('permissionDenied');
+    else text = err instanceof Error ? err.message : String(err);
+    messages.replaceChildren(notice('error', text));
+  };
+
+  mount(
+    layout(
+      t('selfTest'),
+      h('p', { class: 'intro' }, t('selfTestIntro')),
+      messages,
+      h(
+        'section',
+        { class: 'selftest' },
+        h(
+          'div',
+          { class: 'panel devices' },
+          h('label', { for: 'camera' }, t('camera')),
+          cameraSelect,
+          h('label', { for: 'microphone' }, t('microphone')),
+          micSelect,
+          h('label', {}, t('micLevel')),
+          meter,
+          h('div', { class: 'buttons' }, startButton, stopButton),
+          checkList,
+          summary,
+        ),
+        h(
+          'div',
+          { class: 'videos' },
+          h('figure', {}, localVideo, h('figcaption', {}, t('localPreview'))),
+          h('figure', {}, echoVideo, h('figcaption', {}, t('echoVideo'))),
+          h(
+            'table',
+            { class: 'stats' },
+            h('tr', {}, h('th', {}, t('framesDecoded')), stats.frames),
+            h('tr', {}, h('th', {}, t('bitrate')), stats.bitrate),
+            h('tr', {}, h('th', {}, t('roundTrip')), stats.rtt),
+            h('tr', {}, h('th', {}, t('resolution')), stats.resolution),
+          ),
+        ),
+      ),
+    ),
+  );
+
+  // --- Local devices --------------------------------------------------------
+  let stream: MediaStream | null = null;
+  let audioContext: AudioContext | null = null;
+  let running: RunningTest | null = null;
+
+  const acquire = async (): Promise<MediaStream> => {
+    stream?.getTracks().forEach((track) => track.stop());
+    const constraints: MediaStreamConstraints = {
+      video: cameraSelect.value ? { deviceId: { exact: cameraSelect.value } } : true,
+      audio: micSelect.value ? { deviceId: { exact: micSelect.value } } : true,
+    };
+    const s = await navigator.mediaDevices.getUserMedia(constraints);
+    stream = s;
+    localVideo.srcObject = s;
+    localVideo.onloadeddata = () => setCheck('camera', localVideo.videoWidth > 0 ? 'passed' : 'failed');
+    watchMicLevel(s);
+    await fillDeviceLists(s);
+    // Swap tracks into a running test without renegotiating.
+    for (const producer of running?.producers ?? []) {
+      const track = producer.kind === 'video' ? s.getVideoTracks()[0] : s.getAudioTracks()[0];
+      if (track) await producer.replaceTrack({ track });
+    }
+    return s;
+  };
+
+  const fillDeviceLists = async (s: MediaStream) => {
+    const devices = await navigator.mediaDevices.enumerateDevices();
+    const fill = (select: HTMLSelectElement, kind: MediaDeviceKind, active?: string) => {
+      const options = devices.filter((d) => d.kind === kind);
+      select.replaceChildren(
+        ...(options.length > 0
+          ? options.map((d, i) => h('option', { value: d.deviceId, selected: d.deviceId === active }, d.label || `${kind} ${i + 1}`))
+          : [h('option', { value: '' }, t('noDevice'))]),
+      );
+    };
+    fill(cameraSelect, 'videoinput', s.getVideoTracks()[0]?.getSettings().deviceId);
+    fill(micSelect, 'audioinput', s.getAudioTracks()[0]?.getSettings().deviceId);
+  };
+
+  const watchMicLevel = (s: MediaStream) => {
+    void audioContext?.close();
+    const track = s.getAudioTracks()[0];
+    if (!track) {
+      setCheck('mic', 'failed');
+      return;
+    }
+    const ctx = new AudioContext();
+    audioContext = ctx;
+    const analyser = ctx.createAnalyser();
+    analyser.fftSize = 512;
+    ctx.createMediaStreamSource(new MediaStream([track])).connect(analyser);
+    const samples = new Float32Array(analyser.fftSize);
+    const tick = () => {
+      if (ctx.state === 'closed') return;
+      analyser.getFloatTimeDomainData(samples);
+      const rms = Math.sqrt(samples.reduce((sum, x) => sum + x * x, 0) / samples.length);
+      const level = Math.min(1, rms * 4);
+      meterBar.style.width = `${Math.round(level * 100)}%`;
+      if (level > 0.02) setCheck('mic', 'passed');
+      requestAnimationFrame(tick);
+    };
+    void ctx.resume().then(tick);
+  };
+
+  cameraSelect.addEventListener('change', () => void acquire().catch(showError));
+  micSelect.addEventListener('change', () => void acquire().catch(showError));
+
+  // --- The loop through the SFU ----------------------------------------------
+  const start = async () => {
+    startButton.disabled = true;
+    messages.replaceChildren();
+    const s = stream ?? (await acquire());
+    setCheck('signaling', 'running');
+    const socket = connect(who.token);
+    socket.on('session:closing', ({ reason }) => {
+      messages.replaceChildren(notice('error', `${t('closedBy')}${disconnectText(reason)}`));
+    });
+    try {
+      await whenConnected(socket);
+      setCheck('signaling', 'passed');
+    } catch (err) {
+      socket.disconnect();
+      setCheck('signaling', 'failed');
+      throw err;
+    }
+
+    setCheck('media', 'running');
+    setCheck('echo', 'running');
+    const started = await request(socket, 'selftest:start', {});
+    const device = await loadDevice(clientRtpCapabilities(started.routerRtpCapabilities));
+    const iceServers = started.iceServers;
+    const sendTransport = device.createSendTransport({ ...started.sendTransport, iceServers });
+    const recvTransport = device.createRecvTransport({ ...started.recvTransport, iceServers });
+    for (const transport of [sendTransport, recvTransport]) {
+      transport.on('connect', ({ dtlsParameters }, callback, errback) => {
+        request(socket, 'selftest:connectTransport', { transportId: transport.id, dtlsParameters })
+          .then(() => callback())
+          .catch(errback);
+      });
+      transport.on('connectionstatechange', (state) => {
+        if (state === 'connected' && sendTransport.connectionState === 'connected' && recvTransport.connectionState === 'connected') {
+          setCheck('media', 'passed');
+        }
+        if (state === 'failed') setCheck('media', 'failed');
+      });
+    }
+    sendTransport.on('produce', ({ kind, rtpParameters }, callback, errback) => {
+      request(socket, 'selftest:produce', { transportId: sendTransport.id, kind, rtpParameters })
+        .then(({ producerId }) => callback({ id: producerId }))
+        .catch(errback);
+    });
+
+    const test: RunningTest = { socket, sendTransport, recvTransport, producers: [], consumers: [], statsTimer: 0 };
+    running = test;
+    stopButton.disabled = false;
+
+    const videoTrack = s.getVideoTracks()[0];
+    const audioTrack = s.getAudioTracks()[0];
+    if (videoTrack) test.producers.push(await sendTransport.produce({ track: videoTrack }));
+    if (audioTrack) test.producers.push(await sendTransport.produce({ track: audioTrack }));
+
+    const echoStream = new MediaStream();
+    for (const producer of test.producers) {
+      const options = await request(socket, 'selftest:consume', {
+        producerId: producer.id,
+        rtpCapabilities: device.recvRtpCapabilities,
+      });
+      const consumer = await recvTransport.consume(clientConsumerOptions(options));
+      test.consumers.push(consumer);
+      if (consumer.kind === 'video') echoStream.addTrack(consumer.track);
+      await request(socket, 'selftest:resumeConsumer', { consumerId: consumer.id });
+    }
+    echoVideo.srcObject = echoStream;
+
+    let last = { at: performance.now(), bytes: 0 };
+    test.statsTimer = window.setInterval(() => {
+      void recvTransport.getStats().then((report) => {
+        report.forEach((entry: Record<string, unknown>) => {
+          if (entry['type'] === 'inbound-rtp' && entry['kind'] === 'video' && entry['mid'] !== 'probator') {
+            const frames = Number(entry['framesDecoded'] ?? 0);
+            const bytes = Number(entry['bytesReceived'] ?? 0);
+            const now = performance.now();
+            const kbps = ((bytes - last.bytes) * 8) / (now - last.at);
+            last = { at: now, bytes };
+            stats.frames.textContent = String(frames);
+            stats.bitrate.textContent = `${Math.max(0, Math.round(kbps))} kbit/s`;
+            if (entry['frameWidth']) stats.resolution.textContent = `${String(entry['frameWidth'])}×${String(entry['frameHeight'])}`;
+            if (frames > 0 && echoVideo.videoWidth > 0) setCheck('echo', 'passed');
+          }
+          if (entry['type'] === 'candidate-pair' && entry['nominated'] && typeof entry['currentRoundTripTime'] === 'number') {
+            stats.rtt.textContent = `${Math.round(entry['currentRoundTripTime'] * 1000)} ms`;
+          }
+        });
+      });
+    }, 1000);
+  };
+
+  const stop = async () => {
+    const test = running;
+    running = null;
+    stopButton.disabled = true;
+    startButton.disabled = false;
+    if (!test) return;
+    window.clearInterval(test.statsTimer);
+    await request(test.socket, 'selftest:stop', {}).catch(() => undefined);
+    test.sendTransport.close();
+    test.recvTransport.close();
+    test.socket.disconnect();
+    echoVideo.srcObject = null;
+  };
+
+  startButton.addEventListener('click', () => {
+    start().catch((err: unknown) => {
+      showError(err);
+      for (const id of ['media', 'echo'] as const) {
+        if (checks.get(id)?.state === 'running') setCheck(id, 'failed');
+      }
+      void stop();
+    });
+  });
+  stopButton.addEventListener('click', () => void stop());
+  window.addEventListener('pagehide', () => void stop());
+
+  acquire().catch((err: unknown) => {
+    setCheck('camera', 'failed');
+    setCheck('mic', 'failed');
+    showError(err instanceof DOMException && err.name !== 'NotAllowedError' ? new Error(`${t('noMedia')}${err.message}`) : err);
+  });
+}

@@ -1,0 +1,70 @@
+/** Tiny DOM helpers: the client has few pages and no framework. */
+import { currentLang, setLang, t } from './i18n.ts';
+import { session } from './api.ts';
+
+type Attrs = Record<string, string | number | boolean | EventListener | undefined>;
+type Child = Node | string | null | undefined | false;
+
+export function h<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attrs: Attrs = {},
+  ...children: Child[]
+): HTMLElementTagNameMap[K] {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === undefined || value === false) continue;
+    if (typeof value === 'function') el.addEventListener(key.replace(/^on/, '').toLowerCase(), value);
+    else if (value === true) el.setAttribute(key, '');
+    else el.setAttribute(key, String(value));
+  }
+  for (const child of children) {
+    if (child === null || child === undefined || child === false) continue;
+    el.append(typeof child === 'string' ? document.createTextNode(child) : child);
+  }
+  return el;
+}
+
+/** Page frame: header with product name, navigation, identity and language switch. */
+export function layout(title: string, ...content: Child[]): HTMLElement {
+  const who = session.get();
+  const header = h(
+    'header',
+    { class: 'topbar' },
+    h('a', { class: 'brand', href: '/' }, t('appName')),
+    h(
+      'nav',
+      {},
+      h('a', { href: '/selftest' }, t('selfTest')),
+      h('a', { href: '/dev-login' }, t('devLogin')),
+    ),
+    h(
+      'div',
+      { class: 'who', 'data-testid': 'who' },
+      who ? `${t('signedInAs')}：${who.displayName ?? who.userId}` : t('notSignedIn'),
+    ),
+    h(
+      'button',
+      {
+        class: 'lang',
+        type: 'button',
+        onclick: () => {
+          setLang(currentLang() === 'en' ? 'zh-CN' : 'en');
+          location.reload();
+        },
+      },
+      t('langSwitch'),
+    ),
+  );
+  document.title = `${title} · ${t('appName')}`;
+  return h('div', { class: 'page' }, header, h('main', {}, h('h1', {}, title), ...content));
+}
+
+export function mount(el: HTMLElement): void {
+  const app = document.getElementById('app');
+  if (!app) throw new Error('#app is missing');
+  app.replaceChildren(el);
+}
+
+export function notice(kind: 'info' | 'error' | 'ok', text: string): HTMLElement {
+  return h('p', { class: `notice ${kind}`, role: kind === 'error' ? 'alert' : 'status' }, text);
+}
