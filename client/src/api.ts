@@ -56,3 +56,16 @@ export async function api<T>(method: 'GET' | 'POST', path: string, body?: unknow
   }
   return json;
 }
+
+export interface ServerInfo {
+  version: string;
+  devLogin: boolean;
+}
+
+let info: Promise<ServerInfo> | undefined;
+
+/** `/api/info`, fetched once per page. */
+export function serverInfo(): Promise<ServerInfo> {
+  info ??= api<ServerInfo>('GET', '/api/info').catch(() => ({ version: '?', devLogin: false }));
+  return info;
+}

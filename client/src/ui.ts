@@ -1,6 +1,6 @@
 /** Tiny DOM helpers: the client has few pages and no framework. */
-import { currentLang, setLang, t } from './i18n.ts';
-import { session } from './api.ts';
+import { currentLang, roleName, setLang, t } from './i18n.ts';
+import { serverInfo, session } from './api.ts';
 
 type Attrs = Record<string, string | number | boolean | EventListener | undefined>;
 type Child = Node | string | null | undefined | false;
@@ -26,22 +26,16 @@ export function h<K extends keyof HTMLElementTagNameMap>(
 
 /** Page frame: header with product name, navigation, identity and language switch. */
 export function layout(title: string, ...content: Child[]): HTMLElement {
-  const who = session.get();
+  const devLink = h('a', { href: '/dev-login', hidden: true }, t('devLogin'));
+  void serverInfo().then((i) => {
+    devLink.hidden = !i.devLogin;
+  });
   const header = h(
     'header',
     { class: 'topbar' },
     h('a', { class: 'brand', href: '/' }, t('appName')),
-    h(
-      'nav',
-      {},
-      h('a', { href: '/selftest' }, t('selfTest')),
-      h('a', { href: '/dev-login' }, t('devLogin')),
-    ),
-    h(
-      'div',
-      { class: 'who', 'data-testid': 'who' },
-      who ? `${t('signedInAs')}：${who.displayName ?? who.userId}` : t('notSignedIn'),
-    ),
+    h('nav', {}, h('a', { href: '/selftest' }, t('selfTest')), devLink),
+    whoBox,
     h(
       'button',
       {
@@ -55,8 +49,35 @@ export function layout(title: string, ...content: Child[]): HTMLElement {
       t('langSwitch'),
     ),
   );
+  refreshWho();
   document.title = `${title} · ${t('appName')}`;
   return h('div', { class: 'page' }, header, h('main', {}, h('h1', {}, title), ...content));
+}
+
+const whoBox = h('div', { class: 'who', 'data-testid': 'who' });
+
+/** Shows who is signed in (and a sign-out button); call after the session changes. */
+export function refreshWho(): void {
+  const who = session.get();
+  if (!who) {
+    whoBox.replaceChildren(t('notSignedIn'));
+    return;
+  }
+  whoBox.replaceChildren(
+    `${t('signedInAs')}：${who.displayName ?? who.userId}（${roleName(who.role)}）`,
+    h(
+      'button',
+      {
+        type: 'button',
+        class: 'link',
+        onclick: () => {
+          session.clear();
+          location.assign('/');
+        },
+      },
+      t('signOut'),
+    ),
+  );
 }
 
 export function mount(el: HTMLElement): void {

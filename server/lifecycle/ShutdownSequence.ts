@@ -65,6 +65,7 @@ export class ShutdownSequence {
           try {
             await withTimeout(Promise.resolve().then(step.run), step.timeoutMs, `${label} timed out`);
             report.completed.push(label);
+            this.#log.info({ step: label }, 'shutdown step done');
           } catch (err) {
             report.failed.push({ step: label, error: (err as Error).message });
             this.#log.error({ step: label, err: { message: (err as Error).message } }, 'shutdown step failed');

@@ -1,10 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
-import { ConfigError, ENV_VARS, loadConfig, maskConfig, maskUrl } from '../../server/config/index.ts';
+import { ConfigError, ENV_VARS, loadConfig, maskConfig, maskUrl, type ConfigInput } from '../../server/config/index.ts';
 import { tempDir } from '../support/server.ts';
 
-function problemsFor(env: Record<string, string>, overrides?: Parameters<typeof loadConfig>[0]['overrides']): string[] {
+function problemsFor(env: Record<string, string>, overrides?: ConfigInput): string[] {
   try {
     loadConfig({ env, ...(overrides ? { overrides } : {}) });
   } catch (err) {

@@ -2,9 +2,9 @@
  * Development sign-in: mints a token through `/api/dev/token` (a route that
  * exists only when the server runs in development mode).
  */
-import { ApiError, api, session } from '../api.ts';
-import { errorText, roleName, t } from '../i18n.ts';
-import { h, layout, mount, notice } from '../ui.ts';
+import { ApiError, api, serverInfo, session } from '../api.ts';
+import { currentLang, errorText, roleName, t } from '../i18n.ts';
+import { h, layout, mount, notice, refreshWho } from '../ui.ts';
 import { ROLES, type Role } from '../../../server/protocol/roles.ts';
 
 export function devLoginPage(): void {
@@ -46,8 +46,9 @@ export function devLoginPage(): void {
           displayName: body.displayName ?? null,
           roomId: body.roomId ?? null,
         });
+        refreshWho();
         result.replaceChildren(
-          notice('ok', `${t('tokenReady')} ${new Date(expiresAt * 1000).toLocaleString()}`),
+          notice('ok', `${t('tokenReady')} ${new Date(expiresAt * 1000).toLocaleString(currentLang())}`),
           h('p', {}, h('a', { href: '/selftest', class: 'button' }, t('goSelfTest'))),
         );
       })
@@ -58,4 +59,7 @@ export function devLoginPage(): void {
   });
 
   mount(layout(t('devLogin'), h('p', { class: 'intro' }, t('devLoginIntro')), form, result));
+  void serverInfo().then((info) => {
+    if (!info.devLogin) form.replaceWith(notice('error', t('devLoginUnavailable')));
+  });
 }

@@ -8,7 +8,7 @@
  *    with a hint a doctor can act on.
  */
 import type { Consumer, Producer, Transport } from 'mediasoup-client/types';
-import { session } from '../api.ts';
+import { serverInfo, session } from '../api.ts';
 import { disconnectText, errorText, t } from '../i18n.ts';
 import { loadDevice } from '../media/device.ts';
 import { clientConsumerOptions, clientRtpCapabilities } from '../media/wire.ts';
@@ -35,11 +35,15 @@ interface RunningTest {
 export function selfTestPage(): void {
   const who = session.get();
   if (!who) {
+    const devLoginButton = h('p', { hidden: true }, h('a', { class: 'button', href: '/dev-login' }, t('devLogin')));
+    void serverInfo().then((i) => {
+      devLoginButton.hidden = !i.devLogin;
+    });
     mount(
       layout(
         t('selfTest'),
         notice('error', t('needLogin')),
-        h('p', {}, h('a', { class: 'button', href: '/dev-login' }, t('devLogin'))),
+        devLoginButton,
       ),
     );
     return;
@@ -304,14 +308,16 @@ export function selfTestPage(): void {
     const test = running;
     running = null;
     stopButton.disabled = true;
+    if (test) {
+      window.clearInterval(test.statsTimer);
+      // The server has released the router when this resolves.
+      await request(test.socket, 'selftest:stop', {}).catch(() => undefined);
+      test.sendTransport.close();
+      test.recvTransport.close();
+      test.socket.disconnect();
+      echoVideo.srcObject = null;
+    }
     startButton.disabled = false;
-    if (!test) return;
-    window.clearInterval(test.statsTimer);
-    await request(test.socket, 'selftest:stop', {}).catch(() => undefined);
-    test.sendTransport.close();
-    test.recvTransport.close();
-    test.socket.disconnect();
-    echoVideo.srcObject = null;
   };
 
   startButton.addEventListener('click', () => {

@@ -16,6 +16,7 @@ import { errorHandler, notFoundHandler } from './errorHandler.ts';
 import { securityHeaders } from './securityHeaders.ts';
 import { devTokenRoutes } from './routes/devToken.ts';
 import { healthRoutes, type HealthDeps } from './routes/health.ts';
+import { infoRoutes } from './routes/info.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { sessionRoutes } from './routes/session.ts';
 
@@ -75,6 +76,7 @@ export function createHttpApp(deps: HttpAppDeps): Express {
 
   app.use(healthRoutes(deps.health));
   app.use(metricsRoutes(deps.metrics));
+  app.use(infoRoutes({ version: deps.health.version, devLogin: deps.devTokens !== null }));
   app.use(sessionRoutes(deps.verifier));
   if (deps.devTokens) app.use(devTokenRoutes(deps.devTokens.issuer, deps.devTokens.ttlSeconds));
 
