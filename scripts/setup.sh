@@ -63,8 +63,9 @@ fi
 
 # 4. The browser client, rebuilt only when its sources or dependencies changed.
 client_stamp=client/dist/.huizhen-build-stamp
-client_hash=$( (find client -path client/dist -prune -o -type f -print; find server/protocol -type f) | LC_ALL=C sort \
-  | xargs cat package-lock.json | sha256sum | cut -c1-16)
+# Names and contents of every input, so renames and additions count too.
+client_hash=$( { find client -path client/dist -prune -o -type f -print0; find server/protocol -type f -print0; \
+  printf '%s\0' package-lock.json tsconfig.json; } | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
 if [ ! -f "$client_stamp" ] || [ "$(cat "$client_stamp")" != "$client_hash" ]; then
   say "building the browser client"
   npm run -s build:client

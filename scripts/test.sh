@@ -12,13 +12,12 @@ if [ "${HUIZHEN_IN_NETNS:-0}" != 1 ]; then
   [ -x node_modules/.bin/node ] || die "dependencies are missing: run bash scripts/setup.sh --test"
   [ -f client/dist/index.html ] || die "the browser client is not built: run bash scripts/setup.sh --test"
   say "type-checking server, tests and client"
-  node_modules/.bin/tsc -p tsconfig.json
-  node_modules/.bin/tsc -p client/tsconfig.json
+  npm run -s typecheck
 
   if [ "$(id -u)" -eq 0 ]; then
-    exec unshare --net -- env HUIZHEN_IN_NETNS=1 bash "$0" "$@"
+    exec unshare --net -- env HUIZHEN_IN_NETNS=1 bash "$HUIZHEN_ROOT/scripts/test.sh" "$@"
   elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-    exec sudo -n --preserve-env unshare --net -- env HUIZHEN_IN_NETNS=1 PATH="$PATH" bash "$0" "$@"
+    exec sudo -n --preserve-env unshare --net -- env HUIZHEN_IN_NETNS=1 PATH="$PATH" bash "$HUIZHEN_ROOT/scripts/test.sh" "$@"
   else
     die "the tests run in a loopback-only network namespace, which needs root (or passwordless sudo)"
   fi

@@ -22,6 +22,7 @@ import { selfTestHandlers } from './edge/socket/handlers/selfTest.ts';
 import { sessionHandlers } from './edge/socket/handlers/session.ts';
 import { createSocketServer, type SocketServer } from './edge/socket/socketServer.ts';
 import { ShutdownSequence, type ShutdownReport } from './lifecycle/ShutdownSequence.ts';
+import { SelfTestRegistry } from './domain/selftest/SelfTestRegistry.ts';
 import { mediaNetworkFromConfig } from './media/transports.ts';
 import { WorkerPool } from './media/WorkerPool.ts';
 import { Metrics } from './observability/metrics.ts';
@@ -128,8 +129,21 @@ async function build(config: Config, options: StartOptions, shutdown: ShutdownSe
       })
     : null;
 
+  // The development login mints any identity, so it only ever signs with the
+  // generated development key: never with a key the hospital configured.
+  const devTokensEnabled = config.env === 'development' && identity.tokens.generated && tokenIssuer !== null;
+  if (devTokensEnabled && !isLoopback(config.http.host)) {
+    log.warn({ host: config.http.host }, 'development login is reachable from the network: anyone who reaches this server can sign in as anyone');
+  }
+
   const probes: ReadinessProbe[] = [
-    { name: 'database', check: () => db.ping() },
+    {
+      name: 'database',
+      check: () =>
+        db.ping().catch((err: unknown) => {
+          throw new ServiceUnavailableError('database is unreachable', { cause: err });
+        }),
+    },
     { name: 'objectStore', check: () => objects.store.ping() },
     {
       name: 'mediaWorkers',
@@ -145,10 +159,10 @@ async function build(config: Config, options: StartOptions, shutdown: ShutdownSe
     log,
     metrics,
     verifier,
-    health: { probes, isShuttingDown: () => shutdown.started, version: VERSION, startedAt: new Date() },
+    health: { probes, isShuttingDown: () => shutdown.started, version: VERSION, startedAt: new Date(), log },
+    metricsToken: config.metrics.token ?? null,
     bodyLimitBytes: config.http.bodyLimitBytes,
-    devTokens:
-      config.env === 'development' && tokenIssuer ? { issuer: tokenIssuer, ttlSeconds: config.auth.tokenTtlSeconds } : null,
+    devTokens: devTokensEnabled ? { issuer: tokenIssuer, ttlSeconds: config.auth.tokenTtlSeconds } : null,
     clientDir: options.clientDir ?? path.join(ROOT, 'client', 'dist'),
   });
 
@@ -165,17 +179,19 @@ async function build(config: Config, options: StartOptions, shutdown: ShutdownSe
     socket.destroy();
   });
 
-  const network = mediaNetworkFromConfig(config);
+  const selfTests = new SelfTestRegistry(workers, mediaNetworkFromConfig(config));
+  shutdown.register('end-rooms', 'self-tests', () => selfTests.closeAll());
   const sockets: SocketServer = createSocketServer(httpsServer, {
     verifier,
     log,
     metrics,
     handlersFor: (socket, connectionLog) => ({
       ...sessionHandlers(socket),
-      ...selfTestHandlers(socket, { pool: workers, network, log: connectionLog }),
+      ...selfTestHandlers(socket, { registry: selfTests, log: connectionLog }),
     }),
   });
 
+  shutdown.register('stop-accepting', 'https-and-signaling', () => closeEdge(httpsServer, sockets));
   await new Promise<void>((resolve, reject) => {
     httpsServer.once('error', reject);
     httpsServer.listen(config.http.port, config.http.host, () => {
@@ -183,7 +199,6 @@ async function build(config: Config, options: StartOptions, shutdown: ShutdownSe
       resolve();
     });
   });
-  shutdown.register('stop-accepting', 'https-and-signaling', () => closeEdge(httpsServer, sockets));
 
   const port = (httpsServer.address() as AddressInfo).port;
   const url = config.http.publicUrl ?? `https://${urlHost(config.http.host)}:${port}`;
@@ -213,6 +228,10 @@ async function closeEdge(server: https.Server, sockets: SocketServer): Promise<v
   const grace = setTimeout(() => server.closeAllConnections(), 5000);
   await closed;
   clearTimeout(grace);
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }
 
 function urlHost(host: string): string {

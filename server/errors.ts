@@ -83,6 +83,12 @@ export class PayloadTooLargeError extends HuizhenError {
   }
 }
 
+export class RateLimitedError extends HuizhenError {
+  constructor(message = 'Too many requests; try again shortly.') {
+    super('RATE_LIMITED', 429, message);
+  }
+}
+
 export class MediaUnavailableError extends HuizhenError {
   constructor(message = 'No media worker is available right now.') {
     super('MEDIA_UNAVAILABLE', 503, message);

@@ -22,7 +22,7 @@ try {
 const log = createLogger(config.log.level);
 log.info({ config: maskConfig(config) }, 'configuration loaded');
 
-let server: HuizhenServer | undefined;
+let starting: Promise<HuizhenServer> | undefined;
 let stopping = false;
 
 async function stop(signal: string, exitCode: number): Promise<void> {
@@ -32,6 +32,9 @@ async function stop(signal: string, exitCode: number): Promise<void> {
   }
   stopping = true;
   log.info({ signal }, 'shutting down');
+  // A signal during start-up waits for the start to finish (or fail, which
+  // closes what it opened) and then shuts down in order.
+  const server = await starting?.catch(() => undefined);
   const report = await server?.close();
   process.exitCode = report && report.failed.length > 0 ? 1 : exitCode;
   // Anything still holding the loop open after an orderly shutdown is a bug;
@@ -49,8 +52,10 @@ process.on('uncaughtException', (err) => {
   void stop('uncaughtException', 1);
 });
 
+let server: HuizhenServer;
 try {
-  server = await startHuizhen(config, { log });
+  starting = startHuizhen(config, { log });
+  server = await starting;
 } catch (err) {
   if (err instanceof KeyFileError) {
     log.fatal({ problem: err.message }, 'cannot start: key material');
@@ -59,7 +64,7 @@ try {
     log.fatal({ err }, 'cannot start');
     process.stderr.write(`Cannot start: ${(err as Error).message}\n`);
   }
-  process.exit(1);
+  process.exit(stopping ? 0 : 1);
 }
 
 if (!stopping) {

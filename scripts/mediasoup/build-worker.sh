@@ -22,7 +22,11 @@ version=$(sed -n 's/^ *"mediasoup": *"\([0-9.]*\)".*/\1/p' package.json | head -
 [ -n "$version" ] || die "package.json must pin mediasoup to an exact version"
 patch_file="scripts/mediasoup/mediasoup-$version.patch"
 [ -f "$patch_file" ] || die "no patch for mediasoup $version ($patch_file); port the previous one"
-key="$version-$(hash_files "$patch_file" "$0")"
+# What determines the binary: the patch and this build recipe (changing the
+# recipe string below, or the patch, builds anew; editing comments does not).
+MESON_OPTIONS=(--buildtype release -Db_ndebug=true --wrap-mode=nodownload)
+RECIPE="debian12; meson setup ${MESON_OPTIONS[*]}; ninja mediasoup-worker"
+key="$version-$( { cat "$patch_file"; echo "$RECIPE"; } | sha256sum | cut -c1-16)"
 cache_dir="$HUIZHEN_CACHE_DIR/mediasoup-worker/$key"
 binary="$cache_dir/mediasoup-worker"
 
@@ -52,7 +56,9 @@ patch -s -p1 -d "$work" < "$patch_file" || die "patch $patch_file does not apply
 
 (
   cd "$work/worker"
-  meson setup --buildtype release -Db_ndebug=true "$work/build" >"$work/meson.log" 2>&1 \
+  # nodownload: a dependency missing from the system fails here, at once,
+  # instead of meson falling back to fetching a subproject from GitHub.
+  meson setup "${MESON_OPTIONS[@]}" "$work/build" >"$work/meson.log" 2>&1 \
     || { cat "$work/meson.log" >&2; exit 1; }
   ninja -C "$work/build" mediasoup-worker >"$work/ninja.log" 2>&1 \
     || { tail -n 60 "$work/ninja.log" >&2; exit 1; }

@@ -43,6 +43,7 @@ export const ENV_VARS: readonly EnvVar[] = [
   { name: 'HUIZHEN_S3_CHECKSUM_MODE', path: ['objectStore', 'checksumMode'], kind: 'string' },
   { name: 'HUIZHEN_S3_EMBEDDED_PORT', path: ['objectStore', 'embeddedPort'], kind: 'int' },
   { name: 'HUIZHEN_S3_REQUEST_TIMEOUT_MS', path: ['objectStore', 'requestTimeoutMs'], kind: 'int' },
+  { name: 'HUIZHEN_METRICS_TOKEN', path: ['metrics', 'token'], kind: 'string', secret: true },
   { name: 'HUIZHEN_MEDIA_WORKERS', path: ['media', 'workers'], kind: 'int' },
   { name: 'HUIZHEN_MEDIA_WORKER_LOG_LEVEL', path: ['media', 'workerLogLevel'], kind: 'string' },
   { name: 'HUIZHEN_MEDIA_LISTEN_IP', path: ['media', 'listenIp'], kind: 'string' },
@@ -54,8 +55,12 @@ export const ENV_VARS: readonly EnvVar[] = [
 /** Variables that are not settings but are read by the loader itself. */
 export const LOADER_ENV_VARS = ['HUIZHEN_CONFIG'] as const;
 
+/**
+ * Variables of Huizhen's scripts and test tooling, not of the server: the
+ * loader leaves them alone instead of refusing them as misspelt settings.
+ */
+export const TOOLING_ENV_VARS = ['HUIZHEN_CACHE_DIR', 'HUIZHEN_IN_NETNS', 'HUIZHEN_CHROMIUM'] as const;
+export const TOOLING_ENV_PREFIX = 'HUIZHEN_TEST_';
+
 /** Dotted setting paths whose values are secrets. */
-export const SECRET_PATHS: readonly string[] = [
-  'database.url',
-  'objectStore.secretAccessKey',
-];
+export const SECRET_PATHS: readonly string[] = ENV_VARS.filter((v) => v.secret).map((v) => v.path.join('.'));

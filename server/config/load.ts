@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { configSchema, type Config, type ConfigInput } from './schema.ts';
-import { ENV_VARS, LOADER_ENV_VARS, SECRET_PATHS, type EnvVar } from './envVars.ts';
+import { ENV_VARS, LOADER_ENV_VARS, SECRET_PATHS, TOOLING_ENV_PREFIX, TOOLING_ENV_VARS, type EnvVar } from './envVars.ts';
 
 export class ConfigError extends Error {
   readonly problems: string[];
@@ -84,17 +84,20 @@ function readConfigFile(file: string, problems: string[]): Tree | undefined {
     }
     return parsed as Tree;
   } catch (err) {
-    problems.push(`HUIZHEN_CONFIG: ${file} is not valid JSON (${(err as Error).message})`);
+    // V8's message quotes the text around the error, which may be a secret:
+    // report only where it is.
+    const where = /line \d+ column \d+/.exec((err as Error).message)?.[0];
+    problems.push(`HUIZHEN_CONFIG: ${file} is not valid JSON${where ? ` (${where})` : ''}`);
     return undefined;
   }
 }
 
 function readEnv(env: Record<string, string | undefined>, problems: string[]): Tree {
   const tree: Tree = {};
-  const known = new Set<string>([...ENV_VARS.map((v) => v.name), ...LOADER_ENV_VARS]);
+  const known = new Set<string>([...ENV_VARS.map((v) => v.name), ...LOADER_ENV_VARS, ...TOOLING_ENV_VARS]);
 
   for (const name of Object.keys(env)) {
-    if (name.startsWith('HUIZHEN_') && !known.has(name)) {
+    if (name.startsWith('HUIZHEN_') && !known.has(name) && !name.startsWith(TOOLING_ENV_PREFIX)) {
       problems.push(`${name}: unknown setting (see the configuration table in README.md)`);
     }
   }
@@ -133,7 +136,7 @@ function parseEnvValue(v: EnvVar, raw: string, problems: string[]): Json | undef
 }
 
 function shown(v: EnvVar, raw: string): string {
-  return v.secret ? '(secret value hidden)' : JSON.stringify(raw.length > 80 ? `${raw.slice(0, 77)}...` : raw);
+  return v.secret ? '(value hidden)' : JSON.stringify(raw.length > 80 ? `${raw.slice(0, 77)}...` : raw);
 }
 
 function setPath(tree: Tree, keys: readonly string[], value: Json): void {
@@ -190,11 +193,14 @@ function describeIssue(issue: Issue, input: Tree, sources: Sources): string {
   }
   const origin = sources.get(dotted) ?? 'default';
   const value = getPath(input, issue.path.map(String));
+  // A secret may sit at the path, below it (an object given where a value
+  // belongs) or above it (a string given where an object belongs).
+  const touchesSecret = SECRET_PATHS.some((p) => p === dotted || p.startsWith(`${dotted}.`) || dotted.startsWith(`${p}.`));
   const valueText =
     value === undefined
       ? ''
-      : SECRET_PATHS.includes(dotted)
-        ? ' = (secret value hidden)'
+      : touchesSecret || (typeof value === 'object' && value !== null)
+        ? ' = (value hidden)'
         : ` = ${JSON.stringify(value)}`;
   return `${dotted || '(root)'} (${origin}${valueText}): ${humanise(issue.message)}`;
 }

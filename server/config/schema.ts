@@ -104,6 +104,13 @@ export const configSchema = z
       })
       .prefault({}),
 
+    metrics: z
+      .strictObject({
+        /** When set, GET /metrics requires `Authorization: Bearer <token>` (Prometheus `authorization`). */
+        token: z.string().min(16, 'must be at least 16 characters').optional(),
+      })
+      .prefault({}),
+
     media: z
       .strictObject({
         /** mediasoup worker processes; one per core by default. */

@@ -17,6 +17,7 @@ import type { Logger } from 'pino';
 import { MediaUnavailableError } from '../errors.ts';
 import type { WorkerUsageSample, WorkerUsageSource } from '../observability/metrics.ts';
 import { MEDIA_CODECS } from './codecs.ts';
+import { mediaCall } from './mediaErrors.ts';
 
 export interface WorkerPoolOptions {
   size: number;
@@ -39,6 +40,8 @@ export class WorkerPool implements WorkerUsageSource {
   readonly #log: Logger;
   /** Live workers and the routers each one hosts. */
   readonly #workers = new Map<Worker, Set<Router>>();
+  /** Routers being created, per worker (not yet in #workers' sets). */
+  readonly #pending = new Map<Worker, number>();
   readonly #replacementTimers = new Set<NodeJS.Timeout>();
   #closed = false;
   /** Set when shutdown begins: workers exiting now are expected, not deaths. */
@@ -76,7 +79,16 @@ export class WorkerPool implements WorkerUsageSource {
   /** A new router with Huizhen's codecs on the least-loaded live worker. */
   async createRouter(appData: Record<string, unknown> = {}): Promise<Router> {
     const worker = this.#leastLoaded();
-    const router = await worker.createRouter({ mediaCodecs: MEDIA_CODECS, appData });
+    // Count the router before awaiting, so a burst of creations spreads out.
+    this.#pending.set(worker, (this.#pending.get(worker) ?? 0) + 1);
+    let router: Router;
+    try {
+      router = await mediaCall('create router', () => worker.createRouter({ mediaCodecs: MEDIA_CODECS, appData }));
+    } finally {
+      const left = (this.#pending.get(worker) ?? 1) - 1;
+      if (left > 0) this.#pending.set(worker, left);
+      else this.#pending.delete(worker);
+    }
     const routers = this.#workers.get(worker);
     if (!routers) {
       // The worker died while the router was being created.
@@ -127,9 +139,10 @@ export class WorkerPool implements WorkerUsageSource {
     let bestLoad = Infinity;
     for (const [worker, routers] of this.#workers) {
       if (worker.closed || worker.died) continue;
-      if (routers.size < bestLoad) {
+      const load = routers.size + (this.#pending.get(worker) ?? 0);
+      if (load < bestLoad) {
         best = worker;
-        bestLoad = routers.size;
+        bestLoad = load;
       }
     }
     if (!best) throw new MediaUnavailableError();

@@ -33,14 +33,40 @@ export function generateRsaKeyPair(bits = 2048): KeyPairPem {
   };
 }
 
+/**
+ * Subject attributes as UTF8String (forge encodes the value itself). Left to
+ * forge's default PrintableString, Chinese institution and practitioner
+ * names would produce a certificate nobody, forge included, can parse.
+ */
 function toAttributes(name: SubjectName): forge.pki.CertificateField[] {
-  const attrs: forge.pki.CertificateField[] = [{ name: 'commonName', value: name.commonName }];
-  if (name.organizationName) attrs.push({ name: 'organizationName', value: name.organizationName });
-  if (name.organizationalUnitName) {
-    attrs.push({ name: 'organizationalUnitName', value: name.organizationalUnitName });
-  }
-  if (name.countryName) attrs.push({ name: 'countryName', value: name.countryName });
-  return attrs;
+  const fields: Array<[string, string | undefined]> = [
+    ['commonName', name.commonName],
+    ['organizationName', name.organizationName],
+    ['organizationalUnitName', name.organizationalUnitName],
+    ['countryName', name.countryName],
+  ];
+  return fields.flatMap(([field, value]) =>
+    value === undefined
+      ? []
+      : [
+          field === 'countryName'
+            ? { name: field, value } // PrintableString, two letters
+            : { name: field, value, valueTagClass: forge.asn1.Type.UTF8 as unknown as forge.asn1.Class },
+        ],
+  );
+}
+
+/**
+ * Attributes read from a parsed certificate carry UTF8String values as raw
+ * UTF-8 bytes; decode them so that writing them again (as an issuer) does
+ * not encode twice and the issuer matches the CA's subject byte for byte.
+ */
+function decodedAttributes(attributes: forge.pki.CertificateField[]): forge.pki.CertificateField[] {
+  return attributes.map((a) =>
+    (a.valueTagClass as unknown) === forge.asn1.Type.UTF8 && typeof a.value === 'string'
+      ? { ...a, value: forge.util.decodeUtf8(a.value) }
+      : a,
+  );
 }
 
 function randomSerial(): string {
@@ -94,7 +120,7 @@ export function issueServerCertificate(
   cert.serialNumber = randomSerial();
   validity(cert, request.days);
   cert.setSubject(toAttributes(request.subject));
-  cert.setIssuer(caCert.subject.attributes);
+  cert.setIssuer(decodedAttributes(caCert.subject.attributes));
   cert.setExtensions([
     { name: 'basicConstraints', cA: false, critical: true },
     { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },

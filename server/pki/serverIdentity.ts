@@ -43,6 +43,8 @@ export interface ServerIdentity {
     signingKeyPem: string | null;
     /** SHA-256 fingerprint of the verify key, used as `kid`. */
     keyId: string;
+    /** True when the keys are the generated development pair, never a configured one. */
+    generated: boolean;
   };
   /** Files created by this call (empty when everything existed). */
   generatedFiles: string[];
@@ -71,6 +73,7 @@ export function loadServerIdentity(config: Config): ServerIdentity {
 function loadTokenKeys(config: Config, generated: string[]): ServerIdentity['tokens'] {
   let verifyKeyPem: string;
   let signingKeyPem: string | null = null;
+  let generatedPair = false;
 
   if (config.auth.publicKeyFile) {
     verifyKeyPem = readPublicFile(config.auth.publicKeyFile, 'auth.publicKeyFile');
@@ -90,6 +93,7 @@ function loadTokenKeys(config: Config, generated: string[]): ServerIdentity['tok
     }
     signingKeyPem = readPrivateKeyFile(keyFile, 'development token-signing key');
     verifyKeyPem = readPublicFile(pubFile, 'development token verify key');
+    generatedPair = true;
   } else {
     throw new KeyFileError('auth.publicKeyFile is required in production');
   }
@@ -102,7 +106,12 @@ function loadTokenKeys(config: Config, generated: string[]): ServerIdentity['tok
       throw new KeyFileError('auth.privateKeyFile does not belong to auth.publicKeyFile');
     }
   }
-  return { verifyKeyPem, signingKeyPem, keyId: publicKeyFingerprint(verifyKeyPem).slice(0, 32) };
+  return {
+    verifyKeyPem,
+    signingKeyPem,
+    keyId: publicKeyFingerprint(verifyKeyPem).slice(0, 32),
+    generated: generatedPair,
+  };
 }
 
 function assertEs256(pem: string, what: string): void {
@@ -153,7 +162,7 @@ function loadTls(config: Config, generated: string[]): ServerIdentity['tls'] {
   const names = devCertificateNames(config);
   const certFile = file(DEV_FILES.tlsCert);
   const keyFile = file(DEV_FILES.tlsKey);
-  if (!certCovers(certFile, names)) {
+  if (!certUsable(certFile, keyFile, ca.certificatePem, names)) {
     const issued = issueServerCertificate(ca, {
       subject: { commonName: names.dnsNames[0] ?? 'localhost', organizationName: 'Huizhen (development only)' },
       dnsNames: names.dnsNames,
@@ -188,17 +197,32 @@ export function devCertificateNames(config: Config): { dnsNames: string[]; ipAdd
   return { dnsNames: [...dnsNames], ipAddresses: [...ipAddresses] };
 }
 
-function certCovers(certFile: string, names: { dnsNames: string[]; ipAddresses: string[] }): boolean {
-  if (!fs.existsSync(certFile)) return false;
+/**
+ * Whether the development certificate can be served as it is: present with
+ * its key, issued by the current development CA, valid for another month,
+ * and covering every name this configuration is reached by.
+ */
+function certUsable(
+  certFile: string,
+  keyFile: string,
+  caCertificatePem: string,
+  names: { dnsNames: string[]; ipAddresses: string[] },
+): boolean {
+  if (!fs.existsSync(certFile) || !fs.existsSync(keyFile)) return false;
   try {
-    const summary = summariseCertificate(fs.readFileSync(certFile, 'utf8'));
+    const pem = fs.readFileSync(certFile, 'utf8');
+    const cert = new crypto.X509Certificate(pem);
+    if (!cert.verify(new crypto.X509Certificate(caCertificatePem).publicKey)) return false;
+    if (!cert.checkPrivateKey(crypto.createPrivateKey(readPrivateKeyFile(keyFile, 'development TLS key')))) return false;
+    const summary = summariseCertificate(pem);
     const renewBefore = Date.now() + 30 * 24 * 3600 * 1000;
     return (
       summary.notAfter.getTime() > renewBefore &&
       names.dnsNames.every((n) => summary.dnsNames.includes(n)) &&
       names.ipAddresses.every((ip) => summary.ipAddresses.includes(ip))
     );
-  } catch {
+  } catch (err) {
+    if (err instanceof KeyFileError) throw err;
     return false;
   }
 }

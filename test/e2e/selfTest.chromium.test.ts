@@ -47,14 +47,11 @@ describe('Chromium: device and network self-test through the SFU', function () {
       // Decoded frames keep rising: media is flowing through the worker, not a still.
       const first = await framesDecoded(page);
       await page.waitForFunction(
-        `Number(document.querySelector('[data-testid="frames-decoded"]')?.textContent) > ${first + 10}`,
-        undefined,
+        (n) => Number(document.querySelector('[data-testid="frames-decoded"]')?.textContent) > n,
+        first + 10,
         { timeout: 10_000 },
       );
-      const size = await page.getByTestId('echo-video').evaluate((v) => {
-        const video = v as unknown as { videoWidth: number; videoHeight: number };
-        return [video.videoWidth, video.videoHeight];
-      });
+      const size = await page.getByTestId('echo-video').evaluate((v: HTMLVideoElement) => [v.videoWidth, v.videoHeight]);
       expect(size[0]).to.be.greaterThan(0);
       expect(size[1]).to.be.greaterThan(0);
       expect(await page.getByTestId('selftest-summary').textContent()).to.equal('全部正常，可以进入会诊。');

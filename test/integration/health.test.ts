@@ -60,6 +60,24 @@ describe('health, readiness and metrics', () => {
     });
   });
 
+  describe('with a metrics token', () => {
+    let server: TestServer;
+    const token = 'prometheus-scrape-token-1234';
+    before(async () => {
+      server = await startTestServer({ env: { HUIZHEN_METRICS_TOKEN: token } });
+    });
+    after(() => server.stop());
+
+    it('serves /metrics only to the bearer of the token', async () => {
+      expect((await get(server, '/metrics')).status).to.equal(401);
+      expect((await get(server, '/metrics', { Authorization: 'Bearer wrong-token-wrong-token' })).status).to.equal(401);
+      const ok = await get(server, '/metrics', { Authorization: `Bearer ${token}` });
+      expect(ok.status).to.equal(200);
+      expect(ok.text).to.include('huizhen_mediasoup_workers');
+      expect(server.logLines.join('\n')).not.to.include(token);
+    });
+  });
+
   describe('when PostgreSQL goes down', () => {
     let pg: PostgresCluster;
     let server: TestServer;
@@ -78,8 +96,12 @@ describe('health, readiness and metrics', () => {
       const res = await get(server, '/readyz');
       expect(res.status).to.equal(503);
       expect(res.json.status).to.equal('not_ready');
-      expect(res.json.checks.database.ok).to.equal(false);
+      expect(res.json.checks.database).to.include({ ok: false, error: 'database is unreachable' });
       expect(res.json.checks.objectStore.ok).to.equal(true);
+      // The unauthenticated answer names no address, port or user.
+      expect(res.text).not.to.include(String(pg.port));
+      expect(res.text).not.to.include('huizhen@');
+      expect(server.logLines.join('\n')).to.include('readiness check failing');
       expect((await get(server, '/healthz')).status).to.equal(200);
     });
   });

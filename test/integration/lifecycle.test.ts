@@ -151,4 +151,22 @@ describe('production mode with hospital-provided keys', function () {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('never offers the development login with a configured signing key, even in development', async () => {
+    const dir = tempDir();
+    const keys = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const pub = path.join(dir, 'jwt.pub');
+    const key = path.join(dir, 'jwt.key');
+    fs.writeFileSync(pub, keys.publicKey.export({ type: 'spki', format: 'pem' }).toString());
+    fs.writeFileSync(key, keys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), { mode: 0o600 });
+    const server = await startTestServer({ env: { HUIZHEN_JWT_PUBLIC_KEY_FILE: pub, HUIZHEN_JWT_PRIVATE_KEY_FILE: key } });
+    try {
+      expect((await postJson(server, '/api/dev/token', { role: 'institution_admin', userId: 'x' })).status).to.equal(404);
+      expect((await get(server, '/api/info')).json).to.include({ devLogin: false });
+      expect(server.tokenIssuer).not.to.equal(null); // the CLI can still mint with it
+    } finally {
+      await server.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -21,7 +21,9 @@ describe('mediasoup worker built offline', () => {
 
   it('is the binary from the project build cache', () => {
     const require = createRequire(import.meta.url);
-    const installed = path.join(path.dirname(require.resolve('mediasoup/package.json')), 'worker/out/Release/mediasoup-worker');
+    // mediasoup's exports map hides package.json; its main is node/lib/index.js.
+    const packageDir = path.resolve(path.dirname(require.resolve('mediasoup')), '../..');
+    const installed = path.join(packageDir, 'worker/out/Release/mediasoup-worker');
     const cached = execFileSync('bash', [path.join(ROOT, 'scripts/mediasoup/build-worker.sh'), '--print-path']).toString().trim();
     expect(fs.existsSync(cached), `cached worker ${cached}`).to.equal(true);
     expect(sha256(installed)).to.equal(sha256(cached));

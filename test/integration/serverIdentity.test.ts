@@ -73,6 +73,23 @@ describe('server identity: token keys and TLS certificate', () => {
       expect(new crypto.X509Certificate(second.tls.certificatePem).checkIP('10.20.30.40')).to.equal('10.20.30.40');
     });
 
+    it('issues a new certificate when the development CA was replaced, and when the TLS key is missing', () => {
+      const config = loadConfig({ env: {}, overrides: { dataDir } });
+      const first = loadServerIdentity(config);
+      const keys = path.join(dataDir, 'keys');
+      fs.rmSync(path.join(keys, DEV_FILES.caCert));
+      fs.rmSync(path.join(keys, DEV_FILES.caKey));
+      const second = loadServerIdentity(config);
+      expect(second.tls.devCaCertificatePem).not.to.equal(first.tls.devCaCertificatePem);
+      const cert = new crypto.X509Certificate(second.tls.certificatePem);
+      expect(cert.verify(new crypto.X509Certificate(second.tls.devCaCertificatePem as string).publicKey)).to.equal(true);
+
+      fs.rmSync(path.join(keys, DEV_FILES.tlsKey));
+      const third = loadServerIdentity(config);
+      expect(third.generatedFiles).to.include(path.join(keys, DEV_FILES.tlsKey));
+      expect(new crypto.X509Certificate(third.tls.certificatePem).checkPrivateKey(crypto.createPrivateKey(third.tls.privateKeyPem))).to.equal(true);
+    });
+
     it('refuses a private key file that group or others can read', () => {
       const config = loadConfig({ env: {}, overrides: { dataDir } });
       loadServerIdentity(config);

@@ -131,6 +131,46 @@ describe('signaling requests (socket.io, typed and validated)', () => {
     expect(second.ok ? null : second.error.code).to.equal('INVALID_STATE');
   });
 
+  const opus = { codecs: [{ mimeType: 'audio/opus', payloadType: 100, clockRate: 48000, channels: 2 }], encodings: [{ ssrc: 11111111 }] };
+
+  it('produces one track per kind even when the client races, and echoes each producer once', async () => {
+    const socket = await connected();
+    const started = await socket.emitWithAck('selftest:start', {});
+    if (!started.ok) expect.fail('start failed');
+    const transportId = started.data.sendTransport.id;
+    const acks = await Promise.all(
+      Array.from({ length: 4 }, () => socket.emitWithAck('selftest:produce', { transportId, kind: 'audio', rtpParameters: opus })),
+    );
+    const produced = acks.filter((a) => a.ok);
+    expect(produced).to.have.length(1);
+    expect(acks.filter((a) => !a.ok && a.error.code === 'INVALID_STATE')).to.have.length(3);
+    const producerId = produced[0]?.ok ? produced[0].data.producerId : '';
+
+    const rtpCapabilities = started.data.routerRtpCapabilities;
+    const first = await socket.emitWithAck('selftest:consume', { producerId, rtpCapabilities });
+    expect(first.ok).to.equal(true);
+    const again = await socket.emitWithAck('selftest:consume', { producerId, rtpCapabilities });
+    expect(again.ok ? null : again.error.code).to.equal('INVALID_STATE');
+    const stats = await socket.emitWithAck('selftest:stats', {});
+    expect(stats.ok && stats.data.consumers.length).to.equal(1);
+  });
+
+  it('limits self-tests per account, across connections', async () => {
+    const sockets = await Promise.all([connected('host', 'dr-many'), connected('host', 'dr-many'), connected('host', 'dr-many')]);
+    const acks = await Promise.all(sockets.map((s) => s.emitWithAck('selftest:start', {})));
+    expect(acks.filter((a) => a.ok)).to.have.length(2);
+    const refused = acks.find((a) => !a.ok);
+    expect(refused && !refused.ok ? refused.error.code : null).to.equal('RATE_LIMITED');
+    // Another account is not affected.
+    const other = await connected('expert', 'dr-other');
+    expect((await other.emitWithAck('selftest:start', {})).ok).to.equal(true);
+    // Stopping one frees a place.
+    const owner = sockets[acks.findIndex((a) => a.ok)]!;
+    await owner.emitWithAck('selftest:stop', {});
+    const third = sockets[acks.findIndex((a) => !a.ok)]!;
+    expect((await third.emitWithAck('selftest:start', {})).ok).to.equal(true);
+  });
+
   it('refuses media to back-office roles', async () => {
     const socket = await connected('quality_reviewer', 'qc-zhou');
     const ack = await socket.emitWithAck('selftest:start', {});

@@ -46,7 +46,7 @@ describe('configuration', () => {
     ['a misspelt variable', { HUIZHEN_PROT: '8443' }, /HUIZHEN_PROT: unknown setting/],
     ['an unknown log level', { HUIZHEN_LOG_LEVEL: 'loud' }, /log\.level \(env HUIZHEN_LOG_LEVEL = "loud"\): must be one of/],
     ['a boolean that is not one', { HUIZHEN_S3_FORCE_PATH_STYLE: 'maybe' }, /HUIZHEN_S3_FORCE_PATH_STYLE .*expected true or false/],
-    ['a non-PostgreSQL database URL', { DATABASE_URL: 'mysql://root:hunter2@db/huizhen' }, /database\.url \(env DATABASE_URL = \(secret value hidden\)\): must start with postgres:\/\//],
+    ['a non-PostgreSQL database URL', { DATABASE_URL: 'mysql://root:hunter2@db/huizhen' }, /database\.url \(env DATABASE_URL = \(value hidden\)\): must start with postgres:\/\//],
     ['an invalid bucket name', { HUIZHEN_S3_BUCKET: 'Bad_Bucket' }, /objectStore\.bucket .*valid S3 bucket name/],
     ['an S3 endpoint that is not a URL', { HUIZHEN_S3_ENDPOINT: 'minio:9000' }, /objectStore\.endpoint \(env HUIZHEN_S3_ENDPOINT = "minio:9000"\)/],
     ['a secret without its key id', { HUIZHEN_S3_SECRET_ACCESS_KEY: 's3cr3t-value' }, /objectStore\.accessKeyId .*must be set together/],
@@ -93,6 +93,19 @@ describe('configuration', () => {
     for (const setting of ['tls.certFile', 'tls.keyFile', 'auth.publicKeyFile', 'database.url', 'objectStore.endpoint', 'objectStore.accessKeyId']) {
       expect(text).to.include(`${setting} (default): is required in production`);
     }
+  });
+
+  it('never echoes a secret from a config file, even misplaced or in broken JSON', () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'huizhen.json');
+    const secret = 'file-secret-that-must-not-leak';
+    fs.writeFileSync(file, JSON.stringify({ database: `postgres://u:${secret}@db/h`, objectStore: { secretAccessKey: 42 } }));
+    expect(problemsFor({ HUIZHEN_CONFIG: file }).join('\n')).not.to.include(secret);
+    fs.writeFileSync(file, `{ "database": { "url": "postgres://u:${secret}@db/h" }, }`);
+    const broken = problemsFor({ HUIZHEN_CONFIG: file }).join('\n');
+    expect(broken).to.match(/is not valid JSON/);
+    expect(broken).not.to.include(secret);
+    fs.rmSync(dir, { recursive: true });
   });
 
   it('never echoes a secret in an error', () => {

@@ -235,6 +235,16 @@ export function selfTestPage(): void {
 
     setCheck('media', 'running');
     setCheck('echo', 'running');
+    try {
+      await runThroughServer(socket, s);
+    } catch (err) {
+      // Until the test is registered as running, stop() cannot clean up.
+      if (!running) socket.disconnect();
+      throw err;
+    }
+  };
+
+  const runThroughServer = async (socket: HuizhenClientSocket, s: MediaStream) => {
     const started = await request(socket, 'selftest:start', {});
     const device = await loadDevice(clientRtpCapabilities(started.routerRtpCapabilities));
     const iceServers = started.iceServers;

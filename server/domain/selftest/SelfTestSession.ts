@@ -44,6 +44,11 @@ export class SelfTestSession extends EventEmitter<SelfTestSessionEvents> {
   readonly #recv: WebRtcTransport;
   readonly #producers = new Map<string, Producer>();
   readonly #consumers = new Map<string, Consumer>();
+  /** Kinds produced or being produced: reserved before any await. */
+  readonly #kinds = new Set<MediaKind>();
+  /** Producers already echoed back: one consumer each. */
+  readonly #consumed = new Set<string>();
+  readonly #connected = new Set<string>();
   readonly #timer: NodeJS.Timeout;
   #closed = false;
 
@@ -83,8 +88,14 @@ export class SelfTestSession extends EventEmitter<SelfTestSessionEvents> {
 
   async connectTransport(transportId: string, dtlsParameters: DtlsParameters): Promise<void> {
     const transport = this.#transport(transportId);
-    if (transport.dtlsState !== 'new') throw new InvalidStateError('transport is already connected');
-    await mediaCall('connect transport', () => transport.connect({ dtlsParameters }));
+    if (this.#connected.has(transportId)) throw new InvalidStateError('transport is already connected');
+    this.#connected.add(transportId);
+    try {
+      await mediaCall('connect transport', () => transport.connect({ dtlsParameters }));
+    } catch (err) {
+      this.#connected.delete(transportId);
+      throw err;
+    }
   }
 
   async produce(transportId: string, kind: MediaKind, rtpParameters: RtpParameters): Promise<string> {
@@ -92,10 +103,15 @@ export class SelfTestSession extends EventEmitter<SelfTestSessionEvents> {
     if (transportId !== this.#send.id) {
       throw new ValidationError('media can only be sent on the send transport');
     }
-    if ([...this.#producers.values()].some((p) => p.kind === kind)) {
-      throw new InvalidStateError(`a ${kind} track is already being tested`);
+    if (this.#kinds.has(kind)) throw new InvalidStateError(`a ${kind} track is already being tested`);
+    this.#kinds.add(kind);
+    let producer: Producer;
+    try {
+      producer = await mediaCall('produce', () => this.#send.produce({ kind, rtpParameters }));
+    } catch (err) {
+      this.#kinds.delete(kind);
+      throw err;
     }
-    const producer = await mediaCall('produce', () => this.#send.produce({ kind, rtpParameters }));
     this.#producers.set(producer.id, producer);
     producer.observer.once('close', () => this.#producers.delete(producer.id));
     return producer.id;
@@ -104,14 +120,20 @@ export class SelfTestSession extends EventEmitter<SelfTestSessionEvents> {
   async consume(producerId: string, rtpCapabilities: RtpCapabilities): Promise<ConsumerOptions> {
     this.#assertOpen();
     if (!this.#producers.has(producerId)) throw new NotFoundError('no such producer in this self-test');
+    if (this.#consumed.has(producerId)) throw new InvalidStateError('this track is already being returned');
     if (!this.#router.canConsume({ producerId, rtpCapabilities })) {
       throw new ValidationError('this browser cannot receive the tested codec');
     }
+    this.#consumed.add(producerId);
     // Paused until the client has set up its consumer, so the first packets
     // (and the keyframe) are not lost.
-    const consumer = await mediaCall('consume', () =>
-      this.#recv.consume({ producerId, rtpCapabilities, paused: true }),
-    );
+    let consumer: Consumer;
+    try {
+      consumer = await mediaCall('consume', () => this.#recv.consume({ producerId, rtpCapabilities, paused: true }));
+    } catch (err) {
+      this.#consumed.delete(producerId);
+      throw err;
+    }
     this.#consumers.set(consumer.id, consumer);
     consumer.observer.once('close', () => this.#consumers.delete(consumer.id));
     return { id: consumer.id, producerId, kind: consumer.kind, rtpParameters: consumer.rtpParameters };

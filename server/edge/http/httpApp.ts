@@ -26,6 +26,8 @@ export interface HttpAppDeps {
   verifier: TokenVerifier;
   health: HealthDeps;
   bodyLimitBytes: number;
+  /** Bearer token required by /metrics, or null for none. */
+  metricsToken: string | null;
   /** Present in development only: enables `/api/dev/token`. */
   devTokens: { issuer: TokenIssuer; ttlSeconds: number } | null;
   /** Built browser client (client/dist); served at `/` when present. */
@@ -75,7 +77,7 @@ export function createHttpApp(deps: HttpAppDeps): Express {
   app.use(express.json({ limit: deps.bodyLimitBytes, strict: true }));
 
   app.use(healthRoutes(deps.health));
-  app.use(metricsRoutes(deps.metrics));
+  app.use(metricsRoutes(deps.metrics, deps.metricsToken));
   app.use(infoRoutes({ version: deps.health.version, devLogin: deps.devTokens !== null }));
   app.use(sessionRoutes(deps.verifier));
   if (deps.devTokens) app.use(devTokenRoutes(deps.devTokens.issuer, deps.devTokens.ttlSeconds));

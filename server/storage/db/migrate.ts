@@ -59,13 +59,18 @@ export interface MigrationReport {
 }
 
 export async function migrate(db: Database, migrations = readMigrations()): Promise<MigrationReport> {
-  await db.exec(`
-    CREATE TABLE IF NOT EXISTS schema_migrations (
-      version     integer PRIMARY KEY,
-      name        text NOT NULL,
-      checksum    text NOT NULL,
-      applied_at  timestamptz NOT NULL DEFAULT now()
-    )`);
+  // Under the same lock as the migrations: two servers starting together on
+  // an empty database would otherwise race on creating this table.
+  await db.transaction(async (tx) => {
+    await tx.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY]);
+    await tx.exec(`
+      CREATE TABLE IF NOT EXISTS schema_migrations (
+        version     integer PRIMARY KEY,
+        name        text NOT NULL,
+        checksum    text NOT NULL,
+        applied_at  timestamptz NOT NULL DEFAULT now()
+      )`);
+  });
 
   const report: MigrationReport = { applied: [], alreadyApplied: 0 };
   for (const migration of migrations) {

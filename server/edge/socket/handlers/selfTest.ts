@@ -5,9 +5,8 @@
  */
 import type { Logger } from 'pino';
 import { ForbiddenError, InvalidStateError } from '../../../errors.ts';
-import { SelfTestSession } from '../../../domain/selftest/SelfTestSession.ts';
-import type { MediaNetwork } from '../../../media/transports.ts';
-import type { WorkerPool } from '../../../media/WorkerPool.ts';
+import type { SelfTestRegistry } from '../../../domain/selftest/SelfTestRegistry.ts';
+import type { SelfTestSession } from '../../../domain/selftest/SelfTestSession.ts';
 import { isLiveRole } from '../../../protocol/roles.ts';
 import type { HuizhenSocket, RequestHandlers } from '../requestRouter.ts';
 
@@ -23,8 +22,7 @@ type SelfTestHandlers = Pick<
 >;
 
 export interface SelfTestDeps {
-  pool: WorkerPool;
-  network: MediaNetwork;
+  registry: SelfTestRegistry;
   log: Logger;
 }
 
@@ -46,7 +44,7 @@ export function selfTestHandlers(socket: HuizhenSocket, deps: SelfTestDeps): Sel
       if (starting || (session && !session.closed)) throw new InvalidStateError('a self-test is already running');
       starting = true;
       try {
-        const started = await SelfTestSession.start({ pool: deps.pool, network: deps.network });
+        const started = await deps.registry.start(socket.data.identity.userId);
         if (socket.disconnected) {
           started.close('stopped');
           throw new InvalidStateError('the connection closed');
