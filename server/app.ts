@@ -22,7 +22,11 @@ import { selfTestHandlers } from './edge/socket/handlers/selfTest.ts';
 import { sessionHandlers } from './edge/socket/handlers/session.ts';
 import { createSocketServer, type SocketServer } from './edge/socket/socketServer.ts';
 import { ShutdownSequence, type ShutdownReport } from './lifecycle/ShutdownSequence.ts';
+import { RoomRegistry } from './domain/rooms/RoomRegistry.ts';
 import { SelfTestRegistry } from './domain/selftest/SelfTestRegistry.ts';
+import { roomHandlers } from './edge/socket/handlers/room.ts';
+import { iceServersFor } from './media/turn.ts';
+import { RoomRepository } from './storage/repositories/RoomRepository.ts';
 import { mediaNetworkFromConfig } from './media/transports.ts';
 import { WorkerPool } from './media/WorkerPool.ts';
 import { Metrics } from './observability/metrics.ts';
@@ -47,6 +51,7 @@ export interface HuizhenServer {
   readonly workers: WorkerPool;
   readonly metrics: Metrics;
   readonly tokenIssuer: TokenIssuer | null;
+  readonly rooms: RoomRegistry;
   /** Graceful shutdown in the fixed order. Idempotent. */
   close(): Promise<ShutdownReport>;
 }
@@ -179,19 +184,37 @@ async function build(config: Config, options: StartOptions, shutdown: ShutdownSe
     socket.destroy();
   });
 
-  const selfTests = new SelfTestRegistry(workers, mediaNetworkFromConfig(config));
+  const network = mediaNetworkFromConfig(config);
+  const iceServers = (userId: string) => iceServersFor(config.turn, userId);
+  const selfTests = new SelfTestRegistry(workers, network);
   shutdown.register('end-rooms', 'self-tests', () => selfTests.closeAll());
+  const rooms = new RoomRegistry({
+    pool: workers,
+    network,
+    repository: new RoomRepository(db),
+    iceServers,
+    log,
+    graceMs: config.rooms.reconnectGraceSeconds * 1000,
+  });
+  shutdown.register('end-rooms', 'consultation-rooms', () => rooms.closeAll('server_shutdown'));
   const sockets: SocketServer = createSocketServer(httpsServer, {
     verifier,
     log,
     metrics,
-    handlersFor: (socket, connectionLog) => ({
-      ...sessionHandlers(socket),
-      ...selfTestHandlers(socket, { registry: selfTests, log: connectionLog }),
+    handlersFor: (connection) => ({
+      ...sessionHandlers(connection, verifier),
+      ...selfTestHandlers(connection, selfTests, iceServers),
+      ...roomHandlers(connection, rooms),
     }),
   });
 
-  shutdown.register('stop-accepting', 'https-and-signaling', () => closeEdge(httpsServer, sockets));
+  // Stop accepting connections first; existing ones stay until the rooms
+  // have told their participants, then they are closed.
+  let listenerClosed: Promise<void> = Promise.resolve();
+  shutdown.register('stop-accepting', 'https-listener', () => {
+    listenerClosed = new Promise<void>((resolve) => httpsServer.close(() => resolve()));
+  });
+  shutdown.register('close-connections', 'signaling-and-http', () => closeConnections(httpsServer, sockets, listenerClosed));
   await new Promise<void>((resolve, reject) => {
     httpsServer.once('error', reject);
     httpsServer.listen(config.http.port, config.http.host, () => {
@@ -214,19 +237,18 @@ async function build(config: Config, options: StartOptions, shutdown: ShutdownSe
     workers,
     metrics,
     tokenIssuer,
+    rooms,
     close: () => shutdown.run(),
   };
 }
 
-/** Stop accepting: tell signaling clients, then close the HTTPS server. */
-async function closeEdge(server: https.Server, sockets: SocketServer): Promise<void> {
-  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-  // io.close() also closes the HTTPS server it is attached to.
+/** Tells signaling clients why, disconnects them, and lets running requests finish briefly. */
+async function closeConnections(server: https.Server, sockets: SocketServer, listenerClosed: Promise<void>): Promise<void> {
   await sockets.close('server_shutdown');
   server.closeIdleConnections();
   // Requests still running after a grace period are cut.
   const grace = setTimeout(() => server.closeAllConnections(), 5000);
-  await closed;
+  await listenerClosed;
   clearTimeout(grace);
 }
 

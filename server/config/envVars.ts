@@ -5,7 +5,7 @@
  * Any other variable starting with `HUIZHEN_` is rejected at boot: a
  * misspelt variable would otherwise be silently ignored.
  */
-export type EnvKind = 'string' | 'int' | 'bool';
+export type EnvKind = 'string' | 'int' | 'bool' | 'list';
 
 export interface EnvVar {
   name: string;
@@ -43,6 +43,10 @@ export const ENV_VARS: readonly EnvVar[] = [
   { name: 'HUIZHEN_S3_CHECKSUM_MODE', path: ['objectStore', 'checksumMode'], kind: 'string' },
   { name: 'HUIZHEN_S3_EMBEDDED_PORT', path: ['objectStore', 'embeddedPort'], kind: 'int' },
   { name: 'HUIZHEN_S3_REQUEST_TIMEOUT_MS', path: ['objectStore', 'requestTimeoutMs'], kind: 'int' },
+  { name: 'HUIZHEN_RECONNECT_GRACE_SECONDS', path: ['rooms', 'reconnectGraceSeconds'], kind: 'int' },
+  { name: 'HUIZHEN_TURN_URLS', path: ['turn', 'urls'], kind: 'list' },
+  { name: 'HUIZHEN_TURN_SECRET', path: ['turn', 'secret'], kind: 'string', secret: true },
+  { name: 'HUIZHEN_TURN_CREDENTIAL_TTL_SECONDS', path: ['turn', 'credentialTtlSeconds'], kind: 'int' },
   { name: 'HUIZHEN_METRICS_TOKEN', path: ['metrics', 'token'], kind: 'string', secret: true },
   { name: 'HUIZHEN_MEDIA_WORKERS', path: ['media', 'workers'], kind: 'int' },
   { name: 'HUIZHEN_MEDIA_WORKER_LOG_LEVEL', path: ['media', 'workerLogLevel'], kind: 'string' },

@@ -128,6 +128,11 @@ function parseEnvValue(v: EnvVar, raw: string, problems: string[]): Json | undef
       problems.push(`${v.name} (${v.path.join('.')}): expected true or false, got ${shown(v, raw)}`);
       return undefined;
     }
+    case 'list':
+      return raw
+        .split(',')
+        .map((item) => item.trim())
+        .filter(Boolean);
     default: {
       const unreachable: never = v.kind;
       throw new Error(`unknown env kind ${String(unreachable)}`);

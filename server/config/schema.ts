@@ -104,6 +104,23 @@ export const configSchema = z
       })
       .prefault({}),
 
+    rooms: z
+      .strictObject({
+        /** How long a participant whose connection dropped keeps its place, in seconds. */
+        reconnectGraceSeconds: z.int().min(5).max(600).default(30),
+      })
+      .prefault({}),
+
+    turn: z
+      .strictObject({
+        /** TURN URLs handed to browsers, e.g. turn:turn.hospital.local:3478?transport=udp. */
+        urls: z.array(z.string().regex(/^turns?:[^\s]+$/, 'must be a turn: or turns: URL')).max(8).default([]),
+        /** coturn `static-auth-secret`: credentials are derived per user and expire. */
+        secret: z.string().min(16, 'must be at least 16 characters').optional(),
+        credentialTtlSeconds: z.int().min(300).max(7 * 24 * 3600).default(12 * 3600),
+      })
+      .prefault({}),
+
     metrics: z
       .strictObject({
         /** When set, GET /metrics requires `Authorization: Bearer <token>` (Prometheus `authorization`). */
@@ -143,6 +160,9 @@ export const configSchema = z
         path: ['tls', cfg.tls.certFile ? 'keyFile' : 'certFile'],
         message: 'tls.certFile and tls.keyFile must be set together',
       });
+    }
+    if (cfg.turn.urls.length > 0 && !cfg.turn.secret) {
+      ctx.addIssue({ code: 'custom', path: ['turn', 'secret'], message: 'is required when turn.urls is set' });
     }
     if (Boolean(cfg.objectStore.accessKeyId) !== Boolean(cfg.objectStore.secretAccessKey)) {
       ctx.addIssue({

@@ -1,7 +1,8 @@
 /**
  * Graceful shutdown in a fixed order, whatever order components registered
- * in: stop accepting → end rooms (recordings finalise) → flush uploads →
- * stop media workers → close storage (object store, then database).
+ * in: stop accepting → end rooms (participants are told, recordings
+ * finalise) → close client connections → flush uploads → stop media workers
+ * → close storage (object store, then database).
  * Steps in one phase run together; a step that fails or hangs past its
  * timeout is logged and the sequence goes on, so one stuck component never
  * keeps the database open. `run()` is idempotent.
@@ -12,6 +13,7 @@ import { withTimeout } from '../util/withTimeout.ts';
 export const SHUTDOWN_PHASES = [
   'stop-accepting',
   'end-rooms',
+  'close-connections',
   'flush-uploads',
   'stop-media',
   'close-object-store',

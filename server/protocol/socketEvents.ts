@@ -15,6 +15,20 @@ import type {
   RtpParameters,
 } from 'mediasoup/types';
 import type { AckCallback } from './ack.ts';
+import type {
+  ChatMessage,
+  ConsumerInfo,
+  ConsumerPauseReason,
+  JoinResult,
+  AdmittedState,
+  LobbyEntry,
+  MediaSource,
+  NetworkQuality,
+  PeerInfo,
+  PeerLeaveReason,
+  RecordingState,
+  RoomCloseReason,
+} from './room.ts';
 import type { Role } from './roles.ts';
 
 
@@ -91,6 +105,50 @@ export interface Requests {
   };
   'selftest:stats': { request: Record<string, never>; response: SelfTestStats };
   'selftest:stop': { request: Record<string, never>; response: Record<string, never> };
+
+  /** Replaces the connection's token before it expires (same user, role and room). */
+  'session:refreshToken': { request: { token: string }; response: { expiresAt: number } };
+
+  /**
+   * Enter the room named in the token. Hosts are admitted at once; everyone
+   * else waits in the lobby until a host admits them (`room:admitted`).
+   * `resume` continues a participant whose connection dropped, within the
+   * grace period, with the token from its last admission.
+   */
+  'room:join': {
+    request: { resume?: { peerId: string; resumeToken: string } };
+    response: JoinResult;
+  };
+  /** The device's receive capabilities; consumers are created only after this. */
+  'room:setRtpCapabilities': { request: { rtpCapabilities: RtpCapabilities }; response: Record<string, never> };
+  'room:createTransport': { request: { direction: 'send' | 'recv' }; response: TransportOptions };
+  'room:connectTransport': {
+    request: { transportId: string; dtlsParameters: DtlsParameters };
+    response: Record<string, never>;
+  };
+  'room:restartIce': { request: { transportId: string }; response: { iceParameters: IceParameters } };
+  'room:produce': {
+    request: { transportId: string; kind: MediaKind; source: MediaSource; rtpParameters: RtpParameters };
+    response: { producerId: string };
+  };
+  'room:pauseProducer': { request: { producerId: string }; response: Record<string, never> };
+  'room:resumeProducer': { request: { producerId: string }; response: Record<string, never> };
+  'room:closeProducer': { request: { producerId: string }; response: Record<string, never> };
+  /** Consumers start paused; the client resumes each once its track is set up. */
+  'room:resumeConsumer': { request: { consumerId: string }; response: Record<string, never> };
+  /** The client does not show this consumer now (e.g. minimised tile). */
+  'room:pauseConsumer': { request: { consumerId: string }; response: Record<string, never> };
+  'room:setPreferredLayers': {
+    request: { consumerId: string; spatialLayer: number; temporalLayer?: number };
+    response: Record<string, never>;
+  };
+  'room:admit': { request: { peerId: string }; response: Record<string, never> };
+  'room:deny': { request: { peerId: string }; response: Record<string, never> };
+  'room:remove': { request: { peerId: string }; response: Record<string, never> };
+  /** Ends the visit for everyone (host or expert). */
+  'room:end': { request: Record<string, never>; response: Record<string, never> };
+  'room:leave': { request: Record<string, never>; response: Record<string, never> };
+  'chat:send': { request: { text: string }; response: ChatMessage };
 }
 
 export type RequestName = keyof Requests;
@@ -107,6 +165,41 @@ export type ClientToServerEvents = {
 export interface ServerToClientEvents {
   /** Sent just before the server closes the connection on purpose. */
   'session:closing': (notice: { reason: DisconnectReason }) => void;
+  /** The token runs out at `expiresAt` (seconds); refresh it with `session:refreshToken`. */
+  'session:expiring': (notice: { expiresAt: number }) => void;
+
+  /** This participant was admitted from the lobby. */
+  'room:admitted': (state: AdmittedState) => void;
+  /** This participant's request to enter was refused by the host. */
+  'room:denied': () => void;
+  /** Someone (else) was admitted. */
+  'room:peerJoined': (peer: PeerInfo) => void;
+  /** Someone left; `removed` when the host removed them. Sent to this participant too when removed. */
+  'room:peerLeft': (notice: { peerId: string; reason: PeerLeaveReason }) => void;
+  /** The waiting list changed (only to those who may admit). */
+  'room:lobby': (entries: LobbyEntry[]) => void;
+  'room:newConsumer': (consumer: ConsumerInfo) => void;
+  'room:consumerClosed': (notice: { consumerId: string }) => void;
+  /** The sender paused or resumed the source behind a consumer (e.g. muted). */
+  'room:producerPaused': (notice: { consumerId: string; peerId: string; source: MediaSource }) => void;
+  'room:producerResumed': (notice: { consumerId: string; peerId: string; source: MediaSource }) => void;
+  /** The server paused or resumed a consumer itself, e.g. video when bandwidth collapsed. */
+  'room:consumerPaused': (notice: { consumerId: string; reason: ConsumerPauseReason }) => void;
+  'room:consumerResumed': (notice: { consumerId: string; reason: ConsumerPauseReason }) => void;
+  'room:consumerLayers': (notice: { consumerId: string; spatialLayer: number | null; temporalLayer: number | null }) => void;
+  'room:activeSpeaker': (notice: { peerId: string | null }) => void;
+  'room:networkQuality': (notice: { peerId: string; quality: NetworkQuality }) => void;
+  /** Another participant started or stopped a source. */
+  'room:peerMedia': (notice: { peerId: string; producers: PeerInfo['producers'] }) => void;
+  'room:recording': (state: RecordingState) => void;
+  /**
+   * The room's media server failed and the room was rebuilt on another one:
+   * transports, producers and consumers are gone; create them again.
+   */
+  'room:mediaReset': (notice: { routerRtpCapabilities: RtpCapabilities }) => void;
+  /** The room closed for everyone. */
+  'room:closed': (notice: { reason: RoomCloseReason }) => void;
+  'chat:message': (message: ChatMessage) => void;
 }
 
 export type InterServerEvents = Record<string, never>;

@@ -30,7 +30,9 @@ describe('the server process (npm start)', function () {
         .filter((l) => l.includes('"shutdown step done"'))
         .map((l) => (JSON.parse(l) as { step: string }).step);
       expect(steps).to.include.members([
-        'stop-accepting/https-and-signaling',
+        'stop-accepting/https-listener',
+        'end-rooms/consultation-rooms',
+        'close-connections/signaling-and-http',
         'stop-media/worker-pool',
         'close-object-store/object-store',
         'close-database/database',

@@ -14,9 +14,10 @@ describe('shutdown sequence', () => {
     });
     seq.register('end-rooms', 'rooms', () => void ran.push('rooms'));
     seq.register('close-object-store', 's3', () => void ran.push('s3'));
+    seq.register('close-connections', 'sockets', () => void ran.push('sockets'));
     seq.register('stop-accepting', 'edge', () => void ran.push('edge'));
     await seq.run();
-    expect(ran).to.deep.equal(['edge', 'rooms', 'uploads', 'workers', 's3', 'db']);
+    expect(ran).to.deep.equal(['edge', 'rooms', 'sockets', 'uploads', 'workers', 's3', 'db']);
     expect(SHUTDOWN_PHASES[0]).to.equal('stop-accepting');
     expect(SHUTDOWN_PHASES.at(-1)).to.equal('close-database');
   });

@@ -5,6 +5,8 @@
  */
 import { z } from 'zod';
 import type { DtlsParameters, RtpCapabilities, RtpParameters } from 'mediasoup/types';
+import { MAX_CHAT_LENGTH } from '../../domain/rooms/ChatLog.ts';
+import { MEDIA_SOURCES } from '../../protocol/room.ts';
 import type { RequestSchemas } from './requestRouter.ts';
 
 const empty = z.strictObject({});
@@ -69,6 +71,10 @@ const rtpCapabilities = z
   })
   .transform((v) => v as unknown as RtpCapabilities);
 
+const peerId = z.string().regex(/^p-[0-9a-f-]{36}$/, 'must be a participant id');
+const source = z.enum(MEDIA_SOURCES);
+const kind = z.enum(['audio', 'video']);
+
 export const requestSchemas: RequestSchemas = {
   'session:whoami': empty,
   'selftest:start': empty,
@@ -82,4 +88,31 @@ export const requestSchemas: RequestSchemas = {
   'selftest:resumeConsumer': z.strictObject({ consumerId: mediaId }),
   'selftest:stats': empty,
   'selftest:stop': empty,
+  'session:refreshToken': z.strictObject({ token: z.string().min(1).max(8192) }),
+  'room:join': z.strictObject({
+    resume: z
+      .strictObject({ peerId, resumeToken: z.string().regex(/^[A-Za-z0-9_-]{20,128}$/, 'must be a resume token') })
+      .optional(),
+  }),
+  'room:setRtpCapabilities': z.strictObject({ rtpCapabilities }),
+  'room:createTransport': z.strictObject({ direction: z.enum(['send', 'recv']) }),
+  'room:connectTransport': z.strictObject({ transportId: mediaId, dtlsParameters }),
+  'room:restartIce': z.strictObject({ transportId: mediaId }),
+  'room:produce': z.strictObject({ transportId: mediaId, kind, source, rtpParameters }),
+  'room:pauseProducer': z.strictObject({ producerId: mediaId }),
+  'room:resumeProducer': z.strictObject({ producerId: mediaId }),
+  'room:closeProducer': z.strictObject({ producerId: mediaId }),
+  'room:resumeConsumer': z.strictObject({ consumerId: mediaId }),
+  'room:pauseConsumer': z.strictObject({ consumerId: mediaId }),
+  'room:setPreferredLayers': z.strictObject({
+    consumerId: mediaId,
+    spatialLayer: z.int().min(0).max(3),
+    temporalLayer: z.int().min(0).max(3).optional(),
+  }),
+  'room:admit': z.strictObject({ peerId }),
+  'room:deny': z.strictObject({ peerId }),
+  'room:remove': z.strictObject({ peerId }),
+  'room:end': empty,
+  'room:leave': empty,
+  'chat:send': z.strictObject({ text: z.string().min(1).max(MAX_CHAT_LENGTH * 2) }),
 };

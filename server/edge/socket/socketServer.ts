@@ -3,7 +3,8 @@
  * token (`auth: { token }`); a refused handshake reaches the client as
  * `connect_error` with `data: { code, message }`. Each connection gets an id
  * used in every log line about it, and is closed with reason
- * `token_expired` when its token runs out.
+ * `token_expired` when its token runs out unless the client refreshed it
+ * (SessionClock).
  */
 import crypto from 'node:crypto';
 import type { Server as HttpsServer } from 'node:https';
@@ -20,15 +21,23 @@ import type {
 import type { TokenVerifier } from '../auth/tokenVerifier.ts';
 import { bindRequests, type HuizhenSocket, type RequestHandlers, type SocketData } from './requestRouter.ts';
 import { requestSchemas } from './schemas.ts';
+import { SessionClock } from './SessionClock.ts';
 
 export type HuizhenIo = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
+
+/** What the request handlers of one connection share. */
+export interface ConnectionContext {
+  socket: HuizhenSocket;
+  log: Logger;
+  clock: SessionClock;
+}
 
 export interface SocketServerDeps {
   verifier: TokenVerifier;
   log: Logger;
   metrics: Metrics;
   /** Builds the request handlers of one connection. */
-  handlersFor(socket: HuizhenSocket, log: Logger): RequestHandlers;
+  handlersFor(connection: ConnectionContext): RequestHandlers;
 }
 
 export interface SocketServer {
@@ -70,18 +79,22 @@ export function createSocketServer(httpsServer: HttpsServer, deps: SocketServerD
     deps.metrics.socketConnections.inc();
     log.info('socket connected');
 
-    const expiry = setTimeout(
-      () => closeSocket(socket, 'token_expired'),
-      Math.min(2 ** 31 - 1, Math.max(0, identity.expiresAt * 1000 - Date.now())),
-    );
+    const clock = new SessionClock(identity);
+    clock.on('expiring', (expiresAt) => socket.emit('session:expiring', { expiresAt }));
 
     socket.on('disconnect', (reason) => {
-      clearTimeout(expiry);
+      clock.stop();
       deps.metrics.socketConnections.dec();
       log.info({ reason }, 'socket disconnected');
     });
 
-    bindRequests(socket, requestSchemas, deps.handlersFor(socket, log), log);
+    bindRequests(socket, requestSchemas, deps.handlersFor({ socket, log, clock }), log);
+    // After the handlers' own `expired` listeners (the room lets the
+    // participant go first), the connection ends.
+    clock.on('expired', () => {
+      log.info('token expired; closing the connection');
+      closeSocket(socket, 'token_expired');
+    });
   });
 
   let closing: Promise<void> | undefined;

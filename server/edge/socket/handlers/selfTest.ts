@@ -3,12 +3,13 @@
  * with `selftest:stop`, when the connection closes, or by itself after its
  * maximum duration.
  */
-import type { Logger } from 'pino';
 import { ForbiddenError, InvalidStateError } from '../../../errors.ts';
 import type { SelfTestRegistry } from '../../../domain/selftest/SelfTestRegistry.ts';
 import type { SelfTestSession } from '../../../domain/selftest/SelfTestSession.ts';
 import { isLiveRole } from '../../../protocol/roles.ts';
-import type { HuizhenSocket, RequestHandlers } from '../requestRouter.ts';
+import type { IceServer } from '../../../protocol/socketEvents.ts';
+import type { RequestHandlers } from '../requestRouter.ts';
+import type { ConnectionContext } from '../socketServer.ts';
 
 type SelfTestHandlers = Pick<
   RequestHandlers,
@@ -21,12 +22,11 @@ type SelfTestHandlers = Pick<
   | 'selftest:stop'
 >;
 
-export interface SelfTestDeps {
-  registry: SelfTestRegistry;
-  log: Logger;
-}
-
-export function selfTestHandlers(socket: HuizhenSocket, deps: SelfTestDeps): SelfTestHandlers {
+export function selfTestHandlers(
+  { socket, log }: ConnectionContext,
+  registry: SelfTestRegistry,
+  iceServersFor: (userId: string) => IceServer[],
+): SelfTestHandlers {
   let session: SelfTestSession | null = null;
   let starting = false;
 
@@ -44,15 +44,15 @@ export function selfTestHandlers(socket: HuizhenSocket, deps: SelfTestDeps): Sel
       if (starting || (session && !session.closed)) throw new InvalidStateError('a self-test is already running');
       starting = true;
       try {
-        const started = await deps.registry.start(socket.data.identity.userId);
+        const started = await registry.start(socket.data.identity.userId);
         if (socket.disconnected) {
           started.close('stopped');
           throw new InvalidStateError('the connection closed');
         }
         session = started;
-        started.once('close', (reason) => deps.log.info({ reason }, 'self-test ended'));
-        deps.log.info('self-test started');
-        return { ...started.describe(), iceServers: [] };
+        started.once('close', (reason) => log.info({ reason }, 'self-test ended'));
+        log.info('self-test started');
+        return { ...started.describe(), iceServers: iceServersFor(socket.data.identity.userId) };
       } finally {
         starting = false;
       }

@@ -1,0 +1,662 @@
+/**
+ * A consultation room: who is in it, who waits in its lobby, and how their
+ * media meet. It coordinates; the pieces do the work — Participant (who,
+ * and where in their stay), ParticipantMedia (their transports, producers,
+ * consumers), RoomMedia (the router), ChatLog, BandwidthController.
+ *
+ * Rules it enforces:
+ * - Only a host enters directly. Everyone else waits in the lobby until a
+ *   host admits them — also when they arrive before the host, when they
+ *   were admitted before and left, and when they come back with another
+ *   participant id. The only way back in without the lobby is `resume`:
+ *   the same user, on the same participant, with that participant's
+ *   single-use resume token, while it is still in the room or within the
+ *   reconnect grace period.
+ * - A participant whose connection drops stays in the room for the grace
+ *   period; the others see no leave and join when it comes back.
+ * - When the router's worker dies, the room moves to a live worker and
+ *   tells every participant to set its media up again.
+ */
+import type { Consumer, DtlsParameters, IceParameters, MediaKind, RtpCapabilities, RtpParameters } from 'mediasoup/types';
+import type { Logger } from 'pino';
+import { ForbiddenError, InvalidStateError, MediaUnavailableError, NotFoundError, ValidationError } from '../../errors.ts';
+import type { MediaNetwork } from '../../media/transports.ts';
+import { transportOptions } from '../../media/transports.ts';
+import type { WorkerPool } from '../../media/WorkerPool.ts';
+import type {
+  AdmittedState,
+  Capabilities,
+  ChatMessage,
+  JoinResult,
+  LobbyEntry,
+  MediaSource,
+  PeerInfo,
+  PeerLeaveReason,
+  RecordingState,
+  RoomCloseReason,
+} from '../../protocol/room.ts';
+import type { IceServer, ServerToClientEvents, TransportOptions } from '../../protocol/socketEvents.ts';
+import type { RoomRepository } from '../../storage/repositories/RoomRepository.ts';
+import { BandwidthController } from './BandwidthController.ts';
+import { entersDirectly } from './capabilities.ts';
+import { ChatLog } from './ChatLog.ts';
+import { networkQuality } from './networkQuality.ts';
+import { Participant, type ParticipantIdentity } from './Participant.ts';
+import { ParticipantMedia, type Direction, type ProducerEntry } from './ParticipantMedia.ts';
+import type { PeerConnection } from './PeerConnection.ts';
+import { RoomMedia } from './RoomMedia.ts';
+
+export interface RoomDeps {
+  roomId: string;
+  pool: WorkerPool;
+  network: MediaNetwork;
+  repository: RoomRepository;
+  /** STUN/TURN servers for one user (TURN credentials are per user). */
+  iceServers: (userId: string) => IceServer[];
+  log: Logger;
+  /** How long a dropped participant keeps its place. */
+  graceMs: number;
+  /** Called once, when the room has closed (ended, emptied or shut down). */
+  onClosed: () => void;
+}
+
+/** How often network quality is recomputed and announced. */
+const QUALITY_INTERVAL_MS = 2000;
+/** How long a room whose media server died waits for another one. */
+const REBUILD_DEADLINE_MS = 60_000;
+
+type Send = <E extends keyof ServerToClientEvents>(event: E, ...args: Parameters<ServerToClientEvents[E]>) => void;
+
+export class Room {
+  readonly id: string;
+  readonly #deps: RoomDeps;
+  readonly #log: Logger;
+  readonly #chat: ChatLog;
+  readonly #participants = new Map<string, Participant>();
+  readonly #media = new Map<string, ParticipantMedia>();
+  readonly #bandwidth = new Map<string, BandwidthController>();
+  readonly #graceTimers = new Map<string, NodeJS.Timeout>();
+  /** Latest RTP scores (0–10) per participant: what the server receives, and what they receive. */
+  readonly #sendScores = new Map<string, Map<string, number>>();
+  readonly #receiveScores = new Map<string, Map<string, number>>();
+  readonly #qualityTimer: NodeJS.Timeout;
+  #routerMedia: RoomMedia | null;
+  #activeSpeaker: string | null = null;
+  #recording: RecordingState = { state: 'off' };
+  #closed = false;
+
+  private constructor(deps: RoomDeps, media: RoomMedia, chat: ChatLog) {
+    this.id = deps.roomId;
+    this.#deps = deps;
+    this.#log = deps.log.child({ roomId: deps.roomId });
+    this.#chat = chat;
+    this.#routerMedia = null;
+    this.#attachMedia(media);
+    this.#qualityTimer = setInterval(() => this.#announceNetworkQuality(), QUALITY_INTERVAL_MS);
+    this.#qualityTimer.unref();
+  }
+
+  /** Opens the room's media and chat; refuses a visit that has ended. */
+  static async open(deps: RoomDeps): Promise<Room> {
+    const stored = await deps.repository.open(deps.roomId);
+    if (stored.endedAt) throw new InvalidStateError('this visit has ended');
+    const chat = await ChatLog.load(deps.roomId, deps.repository);
+    const media = await RoomMedia.create(deps.pool, deps.network, deps.roomId);
+    return new Room(deps, media, chat);
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** The participant with this id, still in the room or its lobby. */
+  participant(peerId: string): Participant {
+    const p = this.#participants.get(peerId);
+    if (!p || p.state.kind === 'gone') throw new NotFoundError('you are not in this room');
+    return p;
+  }
+
+  get size(): number {
+    return this.#participants.size;
+  }
+
+  // --- Membership ---------------------------------------------------------
+
+  join(identity: ParticipantIdentity, connection: PeerConnection, resume?: { peerId: string; resumeToken: string }): JoinResult {
+    this.#assertOpen();
+    if (resume) return this.#resume(identity, connection, resume);
+
+    // One place per person: a second device replaces the first, and the
+    // newcomer goes through admission like anyone else.
+    for (const existing of [...this.#participants.values()]) {
+      if (existing.identity.userId === identity.userId) this.#depart(existing, 'replaced');
+    }
+
+    const p = new Participant(identity, connection);
+    this.#participants.set(p.peerId, p);
+    this.#log.info({ peerId: p.peerId, userId: identity.userId, role: identity.role }, 'participant arrived');
+    if (entersDirectly(identity.role)) {
+      return this.#admit(p);
+    }
+    this.#announceLobby();
+    return { status: 'waiting', peerId: p.peerId, hostPresent: this.#hostPresent() };
+  }
+
+  admit(byPeerId: string, peerId: string): void {
+    this.#require(byPeerId, 'admit');
+    const target = this.#waiting(peerId);
+    const state = this.#admit(target);
+    if (state.status === 'admitted') target.connection.send('room:admitted', state);
+  }
+
+  deny(byPeerId: string, peerId: string): void {
+    this.#require(byPeerId, 'admit');
+    const target = this.#waiting(peerId);
+    target.connection.send('room:denied');
+    this.#depart(target, 'removed');
+    this.#closeIfEmpty();
+  }
+
+  remove(byPeerId: string, peerId: string): void {
+    const by = this.#require(byPeerId, 'remove');
+    if (peerId === by.peerId) throw new ValidationError('use leave to leave the room yourself');
+    const target = this.participant(peerId);
+    if (!target.inRoom) throw new InvalidStateError('that participant is not in the room (deny them instead)');
+    this.#depart(target, 'removed');
+    this.#closeIfEmpty();
+  }
+
+  leave(peerId: string, reason: Extract<PeerLeaveReason, 'left' | 'token_expired'> = 'left'): void {
+    const p = this.#participants.get(peerId);
+    if (p && p.state.kind !== 'gone') this.#depart(p, reason);
+    this.#closeIfEmpty();
+  }
+
+  /** The participant's connection dropped: lobby entries go, admitted ones get the grace period. */
+  connectionLost(peerId: string, connection: PeerConnection): void {
+    const p = this.#participants.get(peerId);
+    // A resumed participant's old connection dropping changes nothing.
+    if (!p || p.connection !== connection) return;
+    if (p.state.kind === 'waiting') {
+      this.#depart(p, 'connection_lost');
+      this.#closeIfEmpty();
+      return;
+    }
+    if (p.state.kind !== 'admitted') return;
+    p.connectionLost();
+    this.#log.info({ peerId }, 'participant connection lost; holding the place');
+    const timer = setTimeout(() => {
+      this.#graceTimers.delete(peerId);
+      if (p.state.kind === 'disconnected') this.#depart(p, 'connection_lost');
+      this.#closeIfEmpty();
+    }, this.#deps.graceMs);
+    timer.unref();
+    this.#graceTimers.set(peerId, timer);
+  }
+
+  /** Ends the visit for everyone; it cannot be entered again. */
+  async end(byPeerId: string): Promise<void> {
+    const by = this.#require(byPeerId, 'endVisit');
+    await this.#deps.repository.end(this.id, by.identity.userId);
+    this.#log.info({ byUserId: by.identity.userId }, 'visit ended');
+    this.close('visit_ended');
+  }
+
+  /** Closes the room for everyone. Idempotent. */
+  close(reason: RoomCloseReason): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const p of this.#participants.values()) {
+      if (p.state.kind !== 'gone') p.connection.send('room:closed', { reason });
+      p.leave('left');
+    }
+    for (const timer of this.#graceTimers.values()) clearTimeout(timer);
+    this.#graceTimers.clear();
+    clearInterval(this.#qualityTimer);
+    for (const controller of this.#bandwidth.values()) controller.close();
+    this.#bandwidth.clear();
+    this.#participants.clear();
+    this.#media.clear();
+    this.#routerMedia?.close();
+    this.#log.info({ reason }, 'room closed');
+    this.#deps.onClosed();
+  }
+
+  // --- Media --------------------------------------------------------------
+
+  setRtpCapabilities(peerId: string, rtpCapabilities: RtpCapabilities): void {
+    const p = this.#admitted(peerId);
+    p.rtpCapabilities = rtpCapabilities;
+    this.#consumeAll(p);
+  }
+
+  async createTransport(peerId: string, direction: Direction): Promise<TransportOptions> {
+    const p = this.#admitted(peerId);
+    if (direction === 'send' && p.capabilities.produce.length === 0) {
+      throw new ForbiddenError('Your role only receives media.');
+    }
+    const media = this.#currentMedia();
+    const pm = this.#mediaOf(p);
+    const transport = await pm.createTransport(media, direction, p.peerId);
+    if (direction === 'recv') {
+      this.#bandwidth.get(peerId)?.close();
+      const controller = new BandwidthController({
+        transport,
+        media: pm,
+        connection: () => p.connection,
+        activeSpeaker: () => this.#activeSpeaker,
+        log: this.#log.child({ peerId }),
+      });
+      this.#bandwidth.set(peerId, controller);
+      transport.observer.once('close', () => {
+        controller.close();
+        if (this.#bandwidth.get(peerId) === controller) this.#bandwidth.delete(peerId);
+      });
+      this.#consumeAll(p);
+    }
+    return transportOptions(transport);
+  }
+
+  async connectTransport(peerId: string, transportId: string, dtlsParameters: DtlsParameters): Promise<void> {
+    await this.#mediaOf(this.#admitted(peerId)).connect(transportId, dtlsParameters);
+  }
+
+  async restartIce(peerId: string, transportId: string): Promise<IceParameters> {
+    return this.#mediaOf(this.#admitted(peerId)).restartIce(transportId);
+  }
+
+  async produce(peerId: string, transportId: string, kind: MediaKind, source: MediaSource, rtpParameters: RtpParameters): Promise<string> {
+    const p = this.#admitted(peerId);
+    const media = this.#currentMedia();
+    const entry = await this.#mediaOf(p).produce(transportId, kind, source, rtpParameters, p.capabilities.produce);
+    const { producer } = entry;
+    this.#log.info({ peerId, source, producerId: producer.id }, 'participant started sending');
+    await media.observeSpeaker(producer);
+    producer.on('score', (scores) => {
+      this.#scoreMap(this.#sendScores, peerId).set(producer.id, Math.min(...scores.map((s) => s.score), 10));
+    });
+    producer.observer.once('close', () => {
+      this.#sendScores.get(peerId)?.delete(producer.id);
+      if (!this.#closed && p.inRoom) this.#announcePeerMedia(p);
+    });
+    this.#announcePeerMedia(p);
+    for (const other of this.#participants.values()) {
+      if (other !== p) this.#consume(other, p, entry);
+    }
+    return producer.id;
+  }
+
+  async pauseProducer(peerId: string, producerId: string): Promise<void> {
+    const p = this.#admitted(peerId);
+    await this.#mediaOf(p).producer(producerId).producer.pause();
+    this.#announcePeerMedia(p);
+  }
+
+  async resumeProducer(peerId: string, producerId: string): Promise<void> {
+    const p = this.#admitted(peerId);
+    await this.#mediaOf(p).producer(producerId).producer.resume();
+    this.#announcePeerMedia(p);
+  }
+
+  closeProducer(peerId: string, producerId: string): void {
+    const p = this.#admitted(peerId);
+    this.#mediaOf(p).producer(producerId).producer.close();
+  }
+
+  async resumeConsumer(peerId: string, consumerId: string): Promise<void> {
+    const entry = this.#mediaOf(this.#admitted(peerId)).consumer(consumerId);
+    entry.pausedByClient = false;
+    // Held back by the bandwidth policy: it resumes the consumer when it fits.
+    if (!entry.pausedForBandwidth) await entry.consumer.resume();
+  }
+
+  async pauseConsumer(peerId: string, consumerId: string): Promise<void> {
+    const entry = this.#mediaOf(this.#admitted(peerId)).consumer(consumerId);
+    entry.pausedByClient = true;
+    await entry.consumer.pause();
+    this.#bandwidth.get(peerId)?.reevaluate();
+  }
+
+  async setPreferredLayers(peerId: string, consumerId: string, spatialLayer: number, temporalLayer?: number): Promise<void> {
+    const entry = this.#mediaOf(this.#admitted(peerId)).consumer(consumerId);
+    if (entry.consumer.type !== 'simulcast' && entry.consumer.type !== 'svc') {
+      throw new ValidationError('this video has no layers to choose from');
+    }
+    entry.clientMaxLayer = spatialLayer;
+    await entry.consumer.setPreferredLayers({ spatialLayer, ...(temporalLayer === undefined ? {} : { temporalLayer }) });
+    this.#bandwidth.get(peerId)?.reevaluate();
+  }
+
+  /** The bandwidth controller of a participant's receive transport (tests, diagnostics). */
+  bandwidthOf(peerId: string): BandwidthController | undefined {
+    return this.#bandwidth.get(peerId);
+  }
+
+  // --- Chat and recording state -----------------------------------------------
+
+  async sendChat(peerId: string, text: string): Promise<ChatMessage> {
+    const p = this.#require(peerId, 'chat');
+    const message = await this.#chat.append({ peerId, ...p.identity }, text);
+    this.#broadcast((s) => s('chat:message', message), p);
+    return message;
+  }
+
+  setRecordingState(state: RecordingState): void {
+    this.#recording = state;
+    this.#broadcast((s) => s('room:recording', state));
+  }
+
+  // --- Internals ----------------------------------------------------------------
+
+  #resume(identity: ParticipantIdentity, connection: PeerConnection, resume: { peerId: string; resumeToken: string }): AdmittedState {
+    const p = this.#participants.get(resume.peerId);
+    if (!p || p.identity.role !== identity.role) throw new InvalidStateError('this participant can no longer be resumed');
+    const previous = p.connection;
+    const token = p.resume(identity.userId, resume.resumeToken, connection);
+    // A connection that was still attached (half-open) learns it was replaced.
+    if (previous !== connection) previous.send('room:peerLeft', { peerId: p.peerId, reason: 'replaced' });
+    clearTimeout(this.#graceTimers.get(p.peerId));
+    this.#graceTimers.delete(p.peerId);
+    this.#log.info({ peerId: p.peerId }, 'participant resumed');
+    // Consumers for what started while it was away.
+    this.#consumeAll(p);
+    return this.#admittedState(p, token, true);
+  }
+
+  #admit(p: Participant): JoinResult {
+    const token = p.admit();
+    this.#media.set(p.peerId, new ParticipantMedia());
+    this.#log.info({ peerId: p.peerId }, 'participant admitted');
+    this.#broadcast((s) => s('room:peerJoined', this.#peerInfo(p)), p);
+    this.#announceLobby();
+    return this.#admittedState(p, token, false);
+  }
+
+  #admittedState(p: Participant, resumeToken: string, resumed: boolean): AdmittedState {
+    return {
+      status: 'admitted',
+      self: this.#peerInfo(p),
+      capabilities: p.capabilities,
+      resumeToken,
+      peers: [...this.#participants.values()].filter((o) => o !== p && o.inRoom).map((o) => this.#peerInfo(o)),
+      routerRtpCapabilities: this.#currentMedia().router.rtpCapabilities,
+      iceServers: this.#deps.iceServers(p.identity.userId),
+      recording: this.#recording,
+      chat: this.#chat.history(),
+      lobby: p.capabilities.admit ? this.#lobbyEntries() : [],
+      resumed,
+    };
+  }
+
+  #depart(p: Participant, reason: PeerLeaveReason): void {
+    const wasInRoom = p.inRoom;
+    clearTimeout(this.#graceTimers.get(p.peerId));
+    this.#graceTimers.delete(p.peerId);
+    this.#bandwidth.get(p.peerId)?.close();
+    this.#bandwidth.delete(p.peerId);
+    this.#media.get(p.peerId)?.close();
+    this.#media.delete(p.peerId);
+    this.#sendScores.delete(p.peerId);
+    this.#receiveScores.delete(p.peerId);
+    p.leave(reason);
+    this.#participants.delete(p.peerId);
+    if (this.#activeSpeaker === p.peerId) this.#setActiveSpeaker(null);
+    this.#log.info({ peerId: p.peerId, reason }, 'participant left');
+
+    if (wasInRoom) {
+      this.#broadcast((s) => s('room:peerLeft', { peerId: p.peerId, reason }));
+      // Those sent away learn it on their own connection.
+      if (reason === 'removed' || reason === 'replaced' || reason === 'token_expired') {
+        p.connection.send('room:peerLeft', { peerId: p.peerId, reason });
+      }
+    } else {
+      this.#announceLobby();
+    }
+  }
+
+  /** An empty room releases its router; the next arrival opens a new one. */
+  #closeIfEmpty(): void {
+    if (this.#participants.size > 0 || this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#qualityTimer);
+    this.#routerMedia?.close();
+    this.#log.info('room empty; closed');
+    this.#deps.onClosed();
+  }
+
+  /** Creates the consumers `receiver` lacks for everything the others send. */
+  #consumeAll(receiver: Participant): void {
+    for (const sender of this.#participants.values()) {
+      if (sender === receiver || !sender.inRoom) continue;
+      for (const entry of this.#media.get(sender.peerId)?.producers() ?? []) this.#consume(receiver, sender, entry);
+    }
+  }
+
+  #consume(receiver: Participant, sender: Participant, entry: ProducerEntry): void {
+    const pm = this.#media.get(receiver.peerId);
+    const transport = pm?.transport('recv');
+    const media = this.#routerMedia;
+    // Not ready yet (no device capabilities or receive transport), or away:
+    // #consumeAll catches up when that changes.
+    if (!pm || !transport || !media || receiver.state.kind !== 'admitted' || !receiver.rtpCapabilities) return;
+    const { producer, source } = entry;
+    if (producer.closed || !media.router.canConsume({ producerId: producer.id, rtpCapabilities: receiver.rtpCapabilities })) return;
+    if (!pm.reserveConsume(producer.id)) return;
+
+    transport
+      .consume({
+        producerId: producer.id,
+        rtpCapabilities: receiver.rtpCapabilities,
+        paused: true,
+        appData: { peerId: sender.peerId, source },
+      })
+      .then((consumer) => {
+        pm.releaseConsume(producer.id);
+        this.#wireConsumer(receiver, sender, source, consumer);
+        pm.addConsumer({ consumer, peerId: sender.peerId, source });
+        receiver.connection.send('room:newConsumer', {
+          consumerId: consumer.id,
+          producerId: producer.id,
+          peerId: sender.peerId,
+          source,
+          kind: consumer.kind,
+          rtpParameters: consumer.rtpParameters,
+          producerPaused: consumer.producerPaused,
+        });
+        this.#bandwidth.get(receiver.peerId)?.reevaluate();
+      })
+      .catch((err: unknown) => {
+        pm.releaseConsume(producer.id);
+        if (!producer.closed && !transport.closed) {
+          this.#log.warn({ err: { message: (err as Error).message }, peerId: receiver.peerId }, 'could not create consumer');
+        }
+      });
+  }
+
+  #wireConsumer(receiver: Participant, sender: Participant, source: MediaSource, consumer: Consumer): void {
+    const notice = { consumerId: consumer.id, peerId: sender.peerId, source };
+    consumer.on('producerpause', () => receiver.connection.send('room:producerPaused', notice));
+    consumer.on('producerresume', () => receiver.connection.send('room:producerResumed', notice));
+    consumer.on('producerclose', () => receiver.connection.send('room:consumerClosed', { consumerId: consumer.id }));
+    consumer.on('layerschange', (layers) =>
+      receiver.connection.send('room:consumerLayers', {
+        consumerId: consumer.id,
+        spatialLayer: layers?.spatialLayer ?? null,
+        temporalLayer: layers?.temporalLayer ?? null,
+      }),
+    );
+    consumer.on('score', ({ score }) => this.#scoreMap(this.#receiveScores, receiver.peerId).set(consumer.id, score));
+    consumer.observer.once('close', () => {
+      this.#receiveScores.get(receiver.peerId)?.delete(consumer.id);
+      this.#bandwidth.get(receiver.peerId)?.reevaluate();
+    });
+  }
+
+  #attachMedia(media: RoomMedia): void {
+    this.#routerMedia = media;
+    media.on('dominantspeaker', (producerId) => {
+      for (const [peerId, pm] of this.#media) {
+        if (pm.producers().some((e) => e.producer.id === producerId)) this.#setActiveSpeaker(peerId);
+      }
+    });
+    media.once('lost', () => void this.#rebuild());
+  }
+
+  /** The worker under the router died: set the room up again on a live one. */
+  async #rebuild(): Promise<void> {
+    this.#log.error('room media server lost; moving the room to another worker');
+    this.#routerMedia = null;
+    for (const controller of this.#bandwidth.values()) controller.close();
+    this.#bandwidth.clear();
+    for (const pm of this.#media.values()) pm.forget();
+    this.#sendScores.clear();
+    this.#receiveScores.clear();
+
+    const deadline = Date.now() + REBUILD_DEADLINE_MS;
+    while (!this.#closed) {
+      try {
+        const media = await RoomMedia.create(this.#deps.pool, this.#deps.network, this.id);
+        if (this.#closed) {
+          media.close();
+          return;
+        }
+        this.#attachMedia(media);
+        this.#log.info('room media rebuilt');
+        this.#broadcast((s) => s('room:mediaReset', { routerRtpCapabilities: media.router.rtpCapabilities }));
+        return;
+      } catch (err) {
+        if (Date.now() > deadline) {
+          this.#log.error({ err: { message: (err as Error).message } }, 'no worker for the room; closing it');
+          this.close('server_shutdown');
+          return;
+        }
+        // Wait for a replacement worker (or a little while) and try again.
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            clearTimeout(timer);
+            this.#deps.pool.events.off('workeradded', done);
+            resolve();
+          };
+          const timer = setTimeout(done, 1000);
+          this.#deps.pool.events.once('workeradded', done);
+        });
+      }
+    }
+  }
+
+  #currentMedia(): RoomMedia {
+    if (!this.#routerMedia || this.#routerMedia.closed) {
+      throw new MediaUnavailableError('the room is moving to another media server; try again in a moment');
+    }
+    return this.#routerMedia;
+  }
+
+  #mediaOf(p: Participant): ParticipantMedia {
+    const pm = this.#media.get(p.peerId);
+    if (!pm) throw new InvalidStateError('you are not in the room');
+    return pm;
+  }
+
+  #admitted(peerId: string): Participant {
+    this.#assertOpen();
+    const p = this.participant(peerId);
+    if (p.state.kind !== 'admitted') throw new InvalidStateError('wait until you are admitted');
+    return p;
+  }
+
+  #require(peerId: string, capability: keyof Omit<Capabilities, 'produce'>): Participant {
+    const p = this.#admitted(peerId);
+    if (!p.capabilities[capability]) throw new ForbiddenError();
+    return p;
+  }
+
+  #waiting(peerId: string): Participant {
+    const p = this.#participants.get(peerId);
+    if (!p || p.state.kind !== 'waiting') throw new NotFoundError('nobody with that id is waiting');
+    return p;
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new InvalidStateError('this room has closed');
+  }
+
+  #hostPresent(): boolean {
+    return [...this.#participants.values()].some((p) => p.state.kind === 'admitted' && p.capabilities.admit);
+  }
+
+  #lobbyEntries(): LobbyEntry[] {
+    return [...this.#participants.values()]
+      .filter((p) => p.state.kind === 'waiting')
+      .map((p) => ({
+        peerId: p.peerId,
+        userId: p.identity.userId,
+        role: p.identity.role,
+        displayName: p.identity.displayName,
+        waitingSince: p.state.kind === 'waiting' ? p.state.since : 0,
+      }));
+  }
+
+  #announceLobby(): void {
+    const entries = this.#lobbyEntries();
+    for (const p of this.#participants.values()) {
+      if (p.state.kind === 'admitted' && p.capabilities.admit) p.connection.send('room:lobby', entries);
+    }
+  }
+
+  #peerInfo(p: Participant): PeerInfo {
+    return {
+      peerId: p.peerId,
+      userId: p.identity.userId,
+      role: p.identity.role,
+      displayName: p.identity.displayName,
+      producers: (this.#media.get(p.peerId)?.producers() ?? []).map((e) => ({
+        producerId: e.producer.id,
+        source: e.source,
+        paused: e.producer.paused,
+      })),
+      networkQuality: p.networkQuality,
+    };
+  }
+
+  #announcePeerMedia(p: Participant): void {
+    const producers = this.#peerInfo(p).producers;
+    this.#broadcast((s) => s('room:peerMedia', { peerId: p.peerId, producers }), p);
+  }
+
+  #setActiveSpeaker(peerId: string | null): void {
+    if (this.#activeSpeaker === peerId) return;
+    this.#activeSpeaker = peerId;
+    this.#broadcast((s) => s('room:activeSpeaker', { peerId }));
+    for (const controller of this.#bandwidth.values()) controller.reevaluate();
+  }
+
+  #announceNetworkQuality(): void {
+    for (const p of this.#participants.values()) {
+      if (p.state.kind !== 'admitted') continue;
+      const quality = networkQuality(
+        [...(this.#sendScores.get(p.peerId)?.values() ?? [])],
+        [...(this.#receiveScores.get(p.peerId)?.values() ?? [])],
+      );
+      if (quality === null || quality === p.networkQuality) continue;
+      p.networkQuality = quality;
+      this.#broadcast((s) => s('room:networkQuality', { peerId: p.peerId, quality }));
+    }
+  }
+
+  #scoreMap(maps: Map<string, Map<string, number>>, peerId: string): Map<string, number> {
+    let map = maps.get(peerId);
+    if (!map) {
+      map = new Map();
+      maps.set(peerId, map);
+    }
+    return map;
+  }
+
+  /** Sends to every admitted participant (with a live connection), except `except`. */
+  #broadcast(deliver: (send: Send) => void, except?: Participant): void {
+    for (const p of this.#participants.values()) {
+      if (p === except || p.state.kind !== 'admitted') continue;
+      deliver(p.connection.send.bind(p.connection) as Send);
+    }
+  }
+}

@@ -1,0 +1,158 @@
+/**
+ * Signaling for consultation rooms: turns one connection's requests into
+ * calls on its Room, and the Room's messages into socket events. The room
+ * is the one named in the token; the participant id is the one the room
+ * gave this connection — neither is ever taken from the client's payload,
+ * so no request can act as someone else.
+ */
+import { ForbiddenError, InvalidStateError } from '../../../errors.ts';
+import type { PeerConnection } from '../../../domain/rooms/PeerConnection.ts';
+import type { Room } from '../../../domain/rooms/Room.ts';
+import type { RoomRegistry } from '../../../domain/rooms/RoomRegistry.ts';
+import { isLiveRole } from '../../../protocol/roles.ts';
+import type { ServerToClientEvents } from '../../../protocol/socketEvents.ts';
+import type { RequestHandlers } from '../requestRouter.ts';
+import type { ConnectionContext } from '../socketServer.ts';
+
+type RoomRequest = Extract<keyof RequestHandlers, `room:${string}` | `chat:${string}`>;
+type RoomHandlers = Pick<RequestHandlers, RoomRequest>;
+
+export function roomHandlers({ socket, clock, log }: ConnectionContext, rooms: RoomRegistry): RoomHandlers {
+  const connection: PeerConnection = {
+    id: socket.data.connectionId,
+    send: (event, ...args) => {
+      (socket.emit as (e: keyof ServerToClientEvents, ...a: unknown[]) => boolean)(event, ...args);
+    },
+  };
+  let binding: { room: Room; peerId: string } | null = null;
+
+  /** The room and participant of this connection, or INVALID_STATE. */
+  const bound = (): { room: Room; peerId: string } => {
+    if (!binding || binding.room.closed) throw new InvalidStateError('join the room first');
+    // After a resume elsewhere, this connection no longer speaks for the participant.
+    if (binding.room.participant(binding.peerId).connection !== connection) {
+      throw new InvalidStateError('this participant continues on another connection');
+    }
+    return binding;
+  };
+
+  socket.on('disconnect', () => {
+    if (binding && !binding.room.closed) binding.room.connectionLost(binding.peerId, connection);
+  });
+  clock.on('expired', () => {
+    if (binding && !binding.room.closed) binding.room.leave(binding.peerId, 'token_expired');
+    binding = null;
+  });
+
+  return {
+    'room:join': async ({ resume }) => {
+      const identity = clock.identity;
+      if (!isLiveRole(identity.role)) throw new ForbiddenError('This role cannot join a live consultation.');
+      if (!identity.roomId) throw new ForbiddenError('This token does not admit to a consultation room.');
+      if (binding && !binding.room.closed && stillPresent(binding)) {
+        throw new InvalidStateError('this connection has already joined');
+      }
+      const room = await rooms.room(identity.roomId);
+      const result = room.join(
+        { userId: identity.userId, role: identity.role, displayName: identity.displayName },
+        connection,
+        resume,
+      );
+      binding = { room, peerId: result.status === 'admitted' ? result.self.peerId : result.peerId };
+      log.info({ roomId: room.id, peerId: binding.peerId, status: result.status }, 'joined room');
+      return result;
+    },
+    'room:setRtpCapabilities': async ({ rtpCapabilities }) => {
+      const { room, peerId } = bound();
+      room.setRtpCapabilities(peerId, rtpCapabilities);
+      return {};
+    },
+    'room:createTransport': async ({ direction }) => {
+      const { room, peerId } = bound();
+      return room.createTransport(peerId, direction);
+    },
+    'room:connectTransport': async ({ transportId, dtlsParameters }) => {
+      const { room, peerId } = bound();
+      await room.connectTransport(peerId, transportId, dtlsParameters);
+      return {};
+    },
+    'room:restartIce': async ({ transportId }) => {
+      const { room, peerId } = bound();
+      return { iceParameters: await room.restartIce(peerId, transportId) };
+    },
+    'room:produce': async ({ transportId, kind, source, rtpParameters }) => {
+      const { room, peerId } = bound();
+      return { producerId: await room.produce(peerId, transportId, kind, source, rtpParameters) };
+    },
+    'room:pauseProducer': async ({ producerId }) => {
+      const { room, peerId } = bound();
+      await room.pauseProducer(peerId, producerId);
+      return {};
+    },
+    'room:resumeProducer': async ({ producerId }) => {
+      const { room, peerId } = bound();
+      await room.resumeProducer(peerId, producerId);
+      return {};
+    },
+    'room:closeProducer': async ({ producerId }) => {
+      const { room, peerId } = bound();
+      room.closeProducer(peerId, producerId);
+      return {};
+    },
+    'room:resumeConsumer': async ({ consumerId }) => {
+      const { room, peerId } = bound();
+      await room.resumeConsumer(peerId, consumerId);
+      return {};
+    },
+    'room:pauseConsumer': async ({ consumerId }) => {
+      const { room, peerId } = bound();
+      await room.pauseConsumer(peerId, consumerId);
+      return {};
+    },
+    'room:setPreferredLayers': async ({ consumerId, spatialLayer, temporalLayer }) => {
+      const { room, peerId } = bound();
+      await room.setPreferredLayers(peerId, consumerId, spatialLayer, temporalLayer);
+      return {};
+    },
+    'room:admit': async ({ peerId: target }) => {
+      const { room, peerId } = bound();
+      room.admit(peerId, target);
+      return {};
+    },
+    'room:deny': async ({ peerId: target }) => {
+      const { room, peerId } = bound();
+      room.deny(peerId, target);
+      return {};
+    },
+    'room:remove': async ({ peerId: target }) => {
+      const { room, peerId } = bound();
+      room.remove(peerId, target);
+      return {};
+    },
+    'room:end': async () => {
+      const { room, peerId } = bound();
+      await room.end(peerId);
+      binding = null;
+      return {};
+    },
+    'room:leave': async () => {
+      const { room, peerId } = bound();
+      room.leave(peerId);
+      binding = null;
+      return {};
+    },
+    'chat:send': async ({ text }) => {
+      const { room, peerId } = bound();
+      return room.sendChat(peerId, text);
+    },
+  };
+}
+
+function stillPresent(binding: { room: Room; peerId: string }): boolean {
+  try {
+    binding.room.participant(binding.peerId);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,107 @@
+/**
+ * Consultation-room types shared by the server and the browser client.
+ */
+import type { MediaKind, RtpCapabilities, RtpParameters } from 'mediasoup/types';
+import type { LiveRole } from './roles.ts';
+
+/** What a producer carries. A participant has at most one of each. */
+export const MEDIA_SOURCES = ['mic', 'camera', 'screen'] as const;
+export type MediaSource = (typeof MEDIA_SOURCES)[number];
+
+/** Kind a source must have. */
+export const SOURCE_KIND: Record<MediaSource, MediaKind> = { mic: 'audio', camera: 'video', screen: 'video' };
+
+/**
+ * Network quality of one participant, 0 (unusable) to 5 (excellent), from
+ * the RTP scores of what they send and receive.
+ */
+export type NetworkQuality = 0 | 1 | 2 | 3 | 4 | 5;
+
+export interface PeerInfo {
+  peerId: string;
+  userId: string;
+  role: LiveRole;
+  displayName: string | null;
+  /** Sources this participant is currently sending, and whether each is paused. */
+  producers: Array<{ producerId: string; source: MediaSource; paused: boolean }>;
+  networkQuality: NetworkQuality | null;
+}
+
+export interface LobbyEntry {
+  peerId: string;
+  userId: string;
+  role: LiveRole;
+  displayName: string | null;
+  /** Milliseconds since the epoch. */
+  waitingSince: number;
+}
+
+export interface ChatMessage {
+  /** Position in the room's chat, from 1; messages are delivered in this order. */
+  seq: number;
+  peerId: string;
+  userId: string;
+  role: LiveRole;
+  displayName: string | null;
+  text: string;
+  /** ISO 8601. */
+  sentAt: string;
+}
+
+export type RecordingState = { state: 'off' } | { state: 'recording'; since: string };
+
+/** Why a room closed for everyone (closed set, shown translated). */
+export type RoomCloseReason = 'visit_ended' | 'server_shutdown';
+
+/** Why one participant is no longer in the room (closed set). */
+export type PeerLeaveReason = 'left' | 'removed' | 'connection_lost' | 'token_expired' | 'replaced';
+
+/** What a participant may do, derived from the role in their token. */
+export interface Capabilities {
+  produce: MediaSource[];
+  admit: boolean;
+  remove: boolean;
+  endVisit: boolean;
+  chat: boolean;
+}
+
+export interface AdmittedState {
+  status: 'admitted';
+  self: PeerInfo;
+  capabilities: Capabilities;
+  /** Present to reconnect within the grace period (`room:join` with `resume`). */
+  resumeToken: string;
+  peers: PeerInfo[];
+  routerRtpCapabilities: RtpCapabilities;
+  iceServers: Array<{ urls: string[]; username?: string; credential?: string }>;
+  recording: RecordingState;
+  chat: ChatMessage[];
+  /** Only for those who may admit. */
+  lobby: LobbyEntry[];
+  /** True when this join resumed an existing participant after a reconnect. */
+  resumed: boolean;
+}
+
+export interface WaitingState {
+  status: 'waiting';
+  peerId: string;
+  /** Whether someone who can admit is in the room right now. */
+  hostPresent: boolean;
+}
+
+export type JoinResult = AdmittedState | WaitingState;
+
+/** A consumer the server created for this participant. */
+export interface ConsumerInfo {
+  consumerId: string;
+  producerId: string;
+  peerId: string;
+  source: MediaSource;
+  kind: MediaKind;
+  rtpParameters: RtpParameters;
+  /** The sender has paused this source (e.g. muted). */
+  producerPaused: boolean;
+}
+
+/** Why the server paused or resumed a consumer on its own. */
+export type ConsumerPauseReason = 'bandwidth';
