@@ -120,6 +120,11 @@ export class Room {
     return this.#participants.size;
   }
 
+  /** The id of the room's current router, null while it moves (diagnostics). */
+  get routerId(): string | null {
+    return this.#routerMedia && !this.#routerMedia.closed ? this.#routerMedia.router.id : null;
+  }
+
   // --- Membership ---------------------------------------------------------
 
   join(identity: ParticipantIdentity, connection: PeerConnection, resume?: { peerId: string; resumeToken: string }): JoinResult {
