@@ -52,6 +52,8 @@ export interface HuizhenServer {
   readonly metrics: Metrics;
   readonly tokenIssuer: TokenIssuer | null;
   readonly rooms: RoomRegistry;
+  /** Signaling (diagnostics and tests: e.g. dropping a connection). */
+  readonly sockets: SocketServer;
   /** Graceful shutdown in the fixed order. Idempotent. */
   close(): Promise<ShutdownReport>;
 }
@@ -238,6 +240,7 @@ async function build(config: Config, options: StartOptions, shutdown: ShutdownSe
     metrics,
     tokenIssuer,
     rooms,
+    sockets,
     close: () => shutdown.run(),
   };
 }

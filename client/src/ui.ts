@@ -1,6 +1,7 @@
 /** Tiny DOM helpers: the client has few pages and no framework. */
-import { currentLang, roleName, setLang, t } from './i18n.ts';
-import { serverInfo, session } from './api.ts';
+import { currentLang, errorText, roleName, setLang, t } from './i18n.ts';
+import { ApiError, serverInfo, session } from './api.ts';
+import { SignalingError } from './signaling.ts';
 
 type Attrs = Record<string, string | number | boolean | EventListener | undefined>;
 type Child = Node | string | null | undefined | false;
@@ -34,7 +35,7 @@ export function layout(title: string, ...content: Child[]): HTMLElement {
     'header',
     { class: 'topbar' },
     h('a', { class: 'brand', href: '/' }, t('appName')),
-    h('nav', {}, h('a', { href: '/selftest' }, t('selfTest')), devLink),
+    h('nav', {}, h('a', { href: '/room' }, t('room')), h('a', { href: '/selftest' }, t('selfTest')), devLink),
     whoBox,
     h(
       'button',
@@ -88,4 +89,12 @@ export function mount(el: HTMLElement): void {
 
 export function notice(kind: 'info' | 'error' | 'ok', text: string): HTMLElement {
   return h('p', { class: `notice ${kind}`, role: kind === 'error' ? 'alert' : 'status' }, text);
+}
+
+/** What to tell a person about a failure: the translated message of a coded error, or the browser's. */
+export function errorMessage(err: unknown): string {
+  if (err instanceof SignalingError || err instanceof ApiError) return `${errorText(err.body.code)}（${err.body.code}）`;
+  if (err instanceof DOMException && err.name === 'NotAllowedError') return t('permissionDenied');
+  if (err instanceof DOMException) return `${t('noMedia')}${err.message}`;
+  return err instanceof Error ? err.message : String(err);
 }

@@ -8,6 +8,7 @@
 import type { RtpCapabilities as ServerRtpCapabilities } from 'mediasoup/types';
 import type { ConsumerOptions as ClientConsumerOptions, RtpCapabilities } from 'mediasoup-client/types';
 import type { ConsumerOptions } from '../../../server/protocol/socketEvents.ts';
+import type { ConsumerInfo } from '../../../server/protocol/room.ts';
 
 export function clientRtpCapabilities(caps: ServerRtpCapabilities): RtpCapabilities {
   return caps as unknown as RtpCapabilities;
@@ -15,4 +16,15 @@ export function clientRtpCapabilities(caps: ServerRtpCapabilities): RtpCapabilit
 
 export function clientConsumerOptions(options: ConsumerOptions): ClientConsumerOptions {
   return options as unknown as ClientConsumerOptions;
+}
+
+/** A room consumer as mediasoup-client's `Transport.consume()` options. */
+export function clientRoomConsumerOptions(info: ConsumerInfo): ClientConsumerOptions {
+  return {
+    id: info.consumerId,
+    producerId: info.producerId,
+    kind: info.kind,
+    rtpParameters: info.rtpParameters as unknown as ClientConsumerOptions['rtpParameters'],
+    appData: { peerId: info.peerId, source: info.source },
+  };
 }

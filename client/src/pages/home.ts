@@ -21,6 +21,7 @@ export function homePage(): void {
       h(
         'section',
         { class: 'cards' },
+        h('a', { class: 'card', href: '/room' }, h('strong', {}, t('room')), h('span', {}, t('roomIntro'))),
         h('a', { class: 'card', href: '/selftest' }, h('strong', {}, t('selfTest')), h('span', {}, t('selfTestIntro'))),
         h('a', { class: 'card', href: '/dev-login' }, h('strong', {}, t('devLogin')), h('span', {}, t('devLoginIntro'))),
       ),

@@ -9,11 +9,12 @@
  */
 import type { Consumer, Producer, Transport } from 'mediasoup-client/types';
 import { serverInfo, session } from '../api.ts';
-import { disconnectText, errorText, t } from '../i18n.ts';
+import { disconnectText, t } from '../i18n.ts';
 import { loadDevice } from '../media/device.ts';
+import { devicePicker } from '../media/devicePicker.ts';
 import { clientConsumerOptions, clientRtpCapabilities } from '../media/wire.ts';
-import { SignalingError, connect, request, whenConnected, type HuizhenClientSocket } from '../signaling.ts';
-import { h, layout, mount, notice } from '../ui.ts';
+import { connect, request, whenConnected, type HuizhenClientSocket } from '../signaling.ts';
+import { errorMessage, h, layout, mount, notice } from '../ui.ts';
 
 type CheckState = 'pending' | 'running' | 'passed' | 'failed';
 type CheckId = 'camera' | 'mic' | 'signaling' | 'media' | 'echo';
@@ -50,12 +51,9 @@ export function selfTestPage(): void {
   }
 
   const messages = h('div', { class: 'messages', 'aria-live': 'polite' });
-  const cameraSelect = h('select', { id: 'camera', 'data-testid': 'camera-select' });
-  const micSelect = h('select', { id: 'microphone', 'data-testid': 'mic-select' });
-  const localVideo = h('video', { autoplay: true, muted: true, playsinline: true, 'data-testid': 'local-video' });
+  const picker = devicePicker();
+  const localVideo = picker.preview;
   const echoVideo = h('video', { autoplay: true, muted: true, playsinline: true, 'data-testid': 'echo-video' });
-  const meterBar = h('div', { class: 'meter-bar' });
-  const meter = h('div', { class: 'meter', role: 'meter', 'aria-label': t('micLevel') }, meterBar);
   const startButton = h('button', { type: 'button', class: 'primary', 'data-testid': 'selftest-start' }, t('startTest'));
   const stopButton = h('button', { type: 'button', disabled: true, 'data-testid': 'selftest-stop' }, t('stopTest'));
   const summary = h('p', { class: 'summary', 'data-testid': 'selftest-summary' });
@@ -100,13 +98,7 @@ export function selfTestPage(): void {
     }
   };
 
-  const showError = (err: unknown) => {
-    let text: string;
-    if (err instanceof SignalingError) text = `${errorText(err.body.code)}（${err.body.code}）`;
-    else if (err instanceof DOMException && err.name === 'NotAllowedError') text = t('permissionDenied');
-    else text = err instanceof Error ? err.message : String(err);
-    messages.replaceChildren(notice('error', text));
-  };
+  const showError = (err: unknown) => messages.replaceChildren(notice('error', errorMessage(err)));
 
   mount(
     layout(
@@ -119,12 +111,7 @@ export function selfTestPage(): void {
         h(
           'div',
           { class: 'panel devices' },
-          h('label', { for: 'camera' }, t('camera')),
-          cameraSelect,
-          h('label', { for: 'microphone' }, t('microphone')),
-          micSelect,
-          h('label', {}, t('micLevel')),
-          meter,
+          picker.element,
           h('div', { class: 'buttons' }, startButton, stopButton),
           checkList,
           summary,
@@ -148,77 +135,21 @@ export function selfTestPage(): void {
   );
 
   // --- Local devices --------------------------------------------------------
-  let stream: MediaStream | null = null;
-  let audioContext: AudioContext | null = null;
   let running: RunningTest | null = null;
-
-  const acquire = async (): Promise<MediaStream> => {
-    stream?.getTracks().forEach((track) => track.stop());
-    const constraints: MediaStreamConstraints = {
-      video: cameraSelect.value ? { deviceId: { exact: cameraSelect.value } } : true,
-      audio: micSelect.value ? { deviceId: { exact: micSelect.value } } : true,
-    };
-    const s = await navigator.mediaDevices.getUserMedia(constraints);
-    stream = s;
-    localVideo.srcObject = s;
-    localVideo.onloadeddata = () => setCheck('camera', localVideo.videoWidth > 0 ? 'passed' : 'failed');
-    watchMicLevel(s);
-    await fillDeviceLists(s);
-    // Swap tracks into a running test without renegotiating.
+  picker.onCheck((what, ok) => setCheck(what, ok ? 'passed' : 'failed'));
+  picker.onChange((s) => {
+    // Swap the new tracks into a running test without renegotiating.
     for (const producer of running?.producers ?? []) {
       const track = producer.kind === 'video' ? s.getVideoTracks()[0] : s.getAudioTracks()[0];
-      if (track) await producer.replaceTrack({ track });
+      if (track) void producer.replaceTrack({ track });
     }
-    return s;
-  };
-
-  const fillDeviceLists = async (s: MediaStream) => {
-    const devices = await navigator.mediaDevices.enumerateDevices();
-    const fill = (select: HTMLSelectElement, kind: MediaDeviceKind, active?: string) => {
-      const options = devices.filter((d) => d.kind === kind);
-      select.replaceChildren(
-        ...(options.length > 0
-          ? options.map((d, i) => h('option', { value: d.deviceId, selected: d.deviceId === active }, d.label || `${kind} ${i + 1}`))
-          : [h('option', { value: '' }, t('noDevice'))]),
-      );
-    };
-    fill(cameraSelect, 'videoinput', s.getVideoTracks()[0]?.getSettings().deviceId);
-    fill(micSelect, 'audioinput', s.getAudioTracks()[0]?.getSettings().deviceId);
-  };
-
-  const watchMicLevel = (s: MediaStream) => {
-    void audioContext?.close();
-    const track = s.getAudioTracks()[0];
-    if (!track) {
-      setCheck('mic', 'failed');
-      return;
-    }
-    const ctx = new AudioContext();
-    audioContext = ctx;
-    const analyser = ctx.createAnalyser();
-    analyser.fftSize = 512;
-    ctx.createMediaStreamSource(new MediaStream([track])).connect(analyser);
-    const samples = new Float32Array(analyser.fftSize);
-    const tick = () => {
-      if (ctx.state === 'closed') return;
-      analyser.getFloatTimeDomainData(samples);
-      const rms = Math.sqrt(samples.reduce((sum, x) => sum + x * x, 0) / samples.length);
-      const level = Math.min(1, rms * 4);
-      meterBar.style.width = `${Math.round(level * 100)}%`;
-      if (level > 0.02) setCheck('mic', 'passed');
-      requestAnimationFrame(tick);
-    };
-    void ctx.resume().then(tick);
-  };
-
-  cameraSelect.addEventListener('change', () => void acquire().catch(showError));
-  micSelect.addEventListener('change', () => void acquire().catch(showError));
+  });
 
   // --- The loop through the SFU ----------------------------------------------
   const start = async () => {
     startButton.disabled = true;
     messages.replaceChildren();
-    const s = stream ?? (await acquire());
+    const s = picker.stream() ?? (await picker.start());
     setCheck('signaling', 'running');
     const socket = connect(who.token);
     socket.on('session:closing', ({ reason }) => {
@@ -340,11 +271,10 @@ export function selfTestPage(): void {
     });
   });
   stopButton.addEventListener('click', () => void stop());
-  window.addEventListener('pagehide', () => void stop());
-
-  acquire().catch((err: unknown) => {
-    setCheck('camera', 'failed');
-    setCheck('mic', 'failed');
-    showError(err instanceof DOMException && err.name !== 'NotAllowedError' ? new Error(`${t('noMedia')}${err.message}`) : err);
+  window.addEventListener('pagehide', () => {
+    void stop();
+    picker.stop();
   });
+
+  picker.start().catch(showError);
 }

@@ -120,6 +120,12 @@ export class Room {
     return this.#participants.size;
   }
 
+  /** Participants in the room (not the lobby), by user id (diagnostics, tests). */
+  peerIdOf(userId: string): string | undefined {
+    for (const p of this.#participants.values()) if (p.inRoom && p.identity.userId === userId) return p.peerId;
+    return undefined;
+  }
+
   /** The id of the room's current router, null while it moves (diagnostics). */
   get routerId(): string | null {
     return this.#routerMedia && !this.#routerMedia.closed ? this.#routerMedia.router.id : null;
@@ -330,6 +336,20 @@ export class Room {
     entry.clientMaxLayer = spatialLayer;
     await entry.consumer.setPreferredLayers({ spatialLayer, ...(temporalLayer === undefined ? {} : { temporalLayer }) });
     this.#bandwidth.get(peerId)?.reevaluate();
+  }
+
+  /** What the server receives from a participant, per source (diagnostics, tests). */
+  async receivedFrom(peerId: string): Promise<Partial<Record<MediaSource, { bytes: number; packets: number; paused: boolean }>>> {
+    const result: Partial<Record<MediaSource, { bytes: number; packets: number; paused: boolean }>> = {};
+    for (const { producer, source } of this.#media.get(peerId)?.producers() ?? []) {
+      const stats = await producer.getStats();
+      result[source] = {
+        bytes: stats.reduce((n, s) => n + s.byteCount, 0),
+        packets: stats.reduce((n, s) => n + s.packetCount, 0),
+        paused: producer.paused,
+      };
+    }
+    return result;
   }
 
   /** The bandwidth controller of a participant's receive transport (tests, diagnostics). */

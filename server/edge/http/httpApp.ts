@@ -92,7 +92,7 @@ export function createHttpApp(deps: HttpAppDeps): Express {
 function serveClient(app: Express, clientDir: string): void {
   const index = path.join(clientDir, 'index.html');
   app.use(express.static(clientDir, { index: false, maxAge: '1h', immutable: false }));
-  app.get(['/', '/selftest', '/dev-login'], (_req, res) => {
+  app.get(['/', '/room', '/selftest', '/dev-login'], (_req, res) => {
     if (!fs.existsSync(index)) {
       res
         .status(503)
