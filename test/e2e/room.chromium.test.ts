@@ -114,8 +114,10 @@ describe('Chromium: a consultation room', function () {
 
     // The tertiary expert arrives and waits in the lobby until admitted.
     const expert = await arrive('expert', 'dr-zhao', '赵主任');
+    await expert.page.screenshot({ path: screenshotPath('room-join-zh') });
     await enter(expert);
     await expert.page.getByTestId('waiting').waitFor();
+    await expert.page.screenshot({ path: screenshotPath('room-waiting-zh') });
     await host.page.getByTestId('lobby-dr-zhao').waitFor();
     await host.page.screenshot({ path: screenshotPath('room-lobby-host') });
     await host.page.getByTestId('admit-dr-zhao').click();
@@ -124,6 +126,9 @@ describe('Chromium: a consultation room', function () {
     // Each receives the other's camera.
     await seesVideoOf(host, 'dr-zhao');
     await seesVideoOf(expert, 'dr-li');
+
+    // The active speaker is highlighted (the fake microphones beep).
+    await host.page.locator('.tile.speaking').first().waitFor({ timeout: 20_000 });
 
     // The patient joins the same way.
     const patient = await arrive('patient', 'pt-wang', '王先生');

@@ -122,4 +122,22 @@ describe('mediasoup worker built offline', () => {
       local.close();
     }
   });
+
+  it('places each new router on the least-loaded worker', async () => {
+    const local = await WorkerPool.create({ size: 2, logLevel: 'warn', log: captureLogger().log });
+    try {
+      // Created together: the pool counts routers still being created.
+      const routers = await Promise.all(Array.from({ length: 4 }, () => local.createRouter()));
+      const perWorker = await Promise.all(local.workers().map(async (w) => (await w.dump()).routerIds.length));
+      expect(perWorker).to.deep.equal([2, 2]);
+      routers[0]!.close();
+      const before = await Promise.all(local.workers().map(async (w) => ({ pid: w.pid, ids: (await w.dump()).routerIds })));
+      const lighter = before.reduce((a, b) => (b.ids.length < a.ids.length ? b : a));
+      const next = await local.createRouter();
+      const after = await Promise.all(local.workers().map(async (w) => ({ pid: w.pid, ids: (await w.dump()).routerIds })));
+      expect(after.find((w) => w.pid === lighter.pid)?.ids).to.include(next.id);
+    } finally {
+      local.close();
+    }
+  });
 });

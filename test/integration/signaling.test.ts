@@ -218,4 +218,29 @@ describe('signaling requests (socket.io, typed and validated)', () => {
     expect(await closed).to.equal('io server disconnect');
     expect(reasons).to.deep.equal(['token_expired']);
   });
+
+  it('announces the configured address in ICE candidates and hands out TURN credentials', async () => {
+    const announced = await startTestServer({
+      env: {
+        HUIZHEN_MEDIA_ANNOUNCED_ADDRESS: '203.0.113.10',
+        HUIZHEN_TURN_URLS: 'turn:turn.hospital.local:3478?transport=udp, turns:turn.hospital.local:5349',
+        HUIZHEN_TURN_SECRET: 'coturn-static-auth-secret',
+      },
+    });
+    try {
+      const keys = announced.identity.tokens;
+      const theirs = { ...ctx, signingKeyPem: keys.signingKeyPem as string, verifyKeyPem: keys.verifyKeyPem };
+      const socket = socketClient(announced, signToken(theirs, { role: 'host', sub: 'dr-nat' }));
+      open.push(socket);
+      expect((await connectSocket(socket)).connected).to.equal(true);
+      const ack = await socket.emitWithAck('selftest:start', {});
+      if (!ack.ok) expect.fail('start failed');
+      for (const candidate of ack.data.sendTransport.iceCandidates) expect(candidate.address).to.equal('203.0.113.10');
+      expect(ack.data.iceServers).to.have.length(1);
+      expect(ack.data.iceServers[0]?.urls).to.deep.equal(['turn:turn.hospital.local:3478?transport=udp', 'turns:turn.hospital.local:5349']);
+      expect(ack.data.iceServers[0]?.username).to.match(/^\d+:dr-nat$/);
+    } finally {
+      await announced.stop();
+    }
+  });
 });
