@@ -174,6 +174,25 @@ describe('consultation rooms: media signaling, reconnects and failures', functio
     expect(consumer.producerId).to.equal(mic.id);
   });
 
+  it('leaves no ghost when the connection drops while its join is still being served', async function () {
+    this.timeout(20_000);
+    const host = await client('host', 'dr-ghost');
+    // Join and vanish at once: the room opens (database, router) after the socket is gone.
+    const joining = host.attempt('room:join', {}).catch(() => undefined);
+    host.socket.disconnect();
+    await joining;
+    // Within the grace period the place is held; then the room empties and closes.
+    const deadline = Date.now() + 12_000;
+    let opened = false;
+    while (!opened && Date.now() < deadline) {
+      opened = server.rooms.get(room) !== undefined || (await server.db.query('SELECT 1 FROM consultation_rooms WHERE room_id = $1', [room])).rowCount > 0;
+      if (!opened) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(opened, 'the join reached the server').to.equal(true);
+    while (server.rooms.get(room) !== undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(server.rooms.get(room), 'the room closed after the grace period').to.equal(undefined);
+  });
+
   it('lets the participant go when the grace period passes without a reconnect', async function () {
     this.timeout(20_000);
     const [host, patient] = await visit();

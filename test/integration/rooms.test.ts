@@ -157,6 +157,18 @@ describe('consultation rooms: membership, lobby and roles', function () {
     expect(await refusal(patient.request('chat:send', { text: 'still here?' }))).to.equal('NOT_FOUND');
   });
 
+  it('tells a waiting connection when the same person arrives from another device', async () => {
+    const host = await client('host', 'dr-li');
+    await host.join();
+    const first = await client('patient', 'pt-zhou');
+    await first.join();
+    const second = await client('patient', 'pt-zhou');
+    await second.join();
+    expect(await first.waitFor('room:peerLeft')).to.deep.equal({ peerId: first.peerId, reason: 'replaced' });
+    const lobby = await host.waitFor('room:lobby', (entries) => entries.length === 1 && entries[0]?.peerId === second.peerId);
+    expect(lobby).to.have.length(1);
+  });
+
   it('lets the host deny a waiting participant and remove an admitted one', async () => {
     const [host, patient] = await hostAndPatient();
     const stranger = await client('observer', 'obs-1');

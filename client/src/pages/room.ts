@@ -95,9 +95,17 @@ function waitingScreen(who: StoredSession, roomSession: RoomSession, picker: Dev
     picker.stop();
     location.assign('/');
   });
-  roomSession.on('room:admitted', () => roomScreen(who, roomSession, picker));
-  roomSession.on('room:denied', () => endingScreen(roomSession, picker, { kind: 'denied' }));
-  roomSession.on('session:closing', ({ reason }) => endingScreen(roomSession, picker, { kind: 'disconnected', reason }));
+  let admitted = false;
+  roomSession.on('room:admitted', () => {
+    admitted = true;
+    roomScreen(who, roomSession, picker);
+  });
+  // While waiting (the room screen registers its own handlers once admitted).
+  const stillWaiting = () => !admitted;
+  roomSession.on('room:denied', () => stillWaiting() && endingScreen(roomSession, picker, { kind: 'denied' }));
+  roomSession.on('room:peerLeft', ({ reason }) => stillWaiting() && endingScreen(roomSession, picker, { kind: 'left', reason }));
+  roomSession.on('resumeFailed', () => stillWaiting() && endingScreen(roomSession, picker, { kind: 'left', reason: 'connection_lost' }));
+  roomSession.on('session:closing', ({ reason }) => stillWaiting() && endingScreen(roomSession, picker, { kind: 'disconnected', reason }));
 }
 
 // --- 3. The room -------------------------------------------------------------------
@@ -146,7 +154,7 @@ function roomScreen(who: StoredSession, roomSession: RoomSession, picker: Device
   if (localVideo && caps.produce.includes('camera')) selfTile.attach(localVideo, null);
   for (const peer of peers.values()) {
     const tile = addTile(peer.peerId, 'camera', peer);
-    tile.setMicMuted(peer.producers.find((p) => p.source === 'mic')?.paused ?? false);
+    tile.setMicMuted(peer.producers.find((p) => p.source === 'mic')?.paused ?? true);
     tile.setQuality(peer.networkQuality);
   }
 
@@ -391,6 +399,7 @@ function roomScreen(who: StoredSession, roomSession: RoomSession, picker: Device
   });
   roomSession.on('mediaRestarting', () => {
     banner.replaceChildren(notice('info', t('mediaResetting')));
+    audio.clear();
     // Remote videos come back as their consumers are created again.
     for (const [key, tile] of tiles) {
       if (tile.element.dataset['self'] !== undefined && tile.element.getAttribute('data-self') === '') continue;
@@ -400,6 +409,25 @@ function roomScreen(who: StoredSession, roomSession: RoomSession, picker: Device
     consumerTile.clear();
   });
   roomSession.on('mediaRestored', () => banner.replaceChildren());
+  roomSession.on('resumed', (now) => {
+    // Catch up with what happened while the connection was down.
+    for (const gone of [...peers.keys()].filter((id) => !now.peers.some((p) => p.peerId === id))) {
+      peers.delete(gone);
+      removeTile(tileKey(gone, 'camera'));
+      removeTile(tileKey(gone, 'screen'));
+    }
+    for (const peer of now.peers) {
+      peers.set(peer.peerId, peer);
+      const tile = addTile(peer.peerId, 'camera', peer);
+      tile.setMicMuted(peer.producers.find((p) => p.source === 'mic')?.paused ?? true);
+      tile.setQuality(peer.networkQuality);
+    }
+    renderParticipants();
+    if (caps.admit) renderLobby(now.lobby);
+    now.chat.forEach(addChat);
+    setRecording(now.recording.state === 'recording');
+  });
+  roomSession.on('resumeFailed', () => endingScreen(roomSession, picker, { kind: 'left', reason: 'connection_lost' }));
   roomSession.on('failure', showError);
 
   // Receive statistics per tile, every two seconds.
@@ -459,8 +487,9 @@ function endingScreen(roomSession: RoomSession, picker: DevicePicker, ending: En
           case 'token_expired':
             return t('tokenExpired');
           case 'left':
-          case 'connection_lost':
             return t('youLeft');
+          case 'connection_lost':
+            return t('connectionLostLeft');
           default: {
             const unreachable: never = reason;
             return String(unreachable);

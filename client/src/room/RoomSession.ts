@@ -35,6 +35,10 @@ export interface SessionEvents extends Omit<ServerEvents, 'room:newConsumer'> {
   mediaRestarting: undefined;
   /** …and is set up again. */
   mediaRestored: undefined;
+  /** Back in the room after a reconnect, with the room as it is now. */
+  resumed: AdmittedState;
+  /** The reconnect came too late (or was refused): this participant is no longer in the room. */
+  resumeFailed: unknown;
   /** Something failed in the background; the page shows it. */
   failure: unknown;
 }
@@ -56,6 +60,9 @@ export class RoomSession {
   #recv: Transport | null = null;
   readonly #producers = new Map<MediaSource, Producer>();
   readonly #consumers = new Map<string, Consumer>();
+  /** Consumers the server closed before we finished creating them locally. */
+  readonly #closedConsumers = new Set<string>();
+  #waiting = false;
   /** Tracks we send, kept to produce them again after a media reset. */
   readonly #localTracks = new Map<MediaSource, MediaStreamTrack>();
   #settingUp: Promise<void> = Promise.resolve();
@@ -87,6 +94,7 @@ export class RoomSession {
   async join(): Promise<JoinResult> {
     await whenConnected(this.#socket);
     const result = await request(this.#socket, 'room:join', {});
+    this.#waiting = result.status === 'waiting';
     if (result.status === 'admitted') await this.#admitted(result);
     return result;
   }
@@ -103,12 +111,15 @@ export class RoomSession {
   async setMuted(source: 'mic' | 'camera', muted: boolean): Promise<void> {
     const producer = this.#producers.get(source);
     if (!producer) return;
-    if (muted) {
-      producer.pause();
-      await request(this.#socket, 'room:pauseProducer', { producerId: producer.id });
-    } else {
-      producer.resume();
-      await request(this.#socket, 'room:resumeProducer', { producerId: producer.id });
+    if (muted) producer.pause();
+    else producer.resume();
+    try {
+      await request(this.#socket, muted ? 'room:pauseProducer' : 'room:resumeProducer', { producerId: producer.id });
+    } catch (err) {
+      // Keep both sides in agreement: undo locally what the server refused.
+      if (muted) producer.resume();
+      else producer.pause();
+      throw err;
     }
   }
 
@@ -216,27 +227,56 @@ export class RoomSession {
       forward(event);
     }
     s.on('room:admitted', (state) => {
+      this.#waiting = false;
       void this.#admitted(state).catch((err: unknown) => this.#emit('failure', err));
       this.#emit('room:admitted', state);
     });
     s.on('room:newConsumer', (info) => void this.#consume(info).catch((err: unknown) => this.#emit('failure', err)));
     s.on('room:consumerClosed', ({ consumerId }) => {
-      this.#consumers.get(consumerId)?.close();
+      const consumer = this.#consumers.get(consumerId);
+      if (consumer) consumer.close();
+      else this.#closedConsumers.add(consumerId);
       this.#consumers.delete(consumerId);
     });
     s.on('room:mediaReset', ({ routerRtpCapabilities }) => {
       if (!this.#state) return;
       this.#emit('mediaRestarting', undefined);
       this.#state = { ...this.#state, routerRtpCapabilities };
-      this.#settingUp = this.#restartMedia().catch((err: unknown) => this.#emit('failure', err));
+      this.#queueRestart();
     });
     s.io.on('reconnect_attempt', () => this.#emit('connection', 'reconnecting'));
     s.on('disconnect', (reason) => {
       if (!this.#closed && reason !== 'io server disconnect') this.#emit('connection', 'reconnecting');
     });
     s.on('connect', () => {
-      if (this.#state && !this.#closed) void this.#resume().catch((err: unknown) => this.#emit('failure', err));
+      if (this.#closed) return;
+      if (this.#state) void this.#resume();
+      else if (this.#waiting) void this.#rejoinLobby();
     });
+  }
+
+  /** A dropped connection took this person out of the lobby: ask again. */
+  async #rejoinLobby(): Promise<void> {
+    try {
+      const result = await request(this.#socket, 'room:join', {});
+      this.#emit('connection', 'connected');
+      if (result.status === 'admitted') {
+        this.#waiting = false;
+        await this.#admitted(result);
+        this.#emit('room:admitted', result);
+      }
+    } catch (err) {
+      this.#emit('resumeFailed', err);
+    }
+  }
+
+  /** Media restarts run one after another, never interleaved. */
+  #queueRestart(): Promise<void> {
+    this.#settingUp = this.#settingUp
+      .catch(() => undefined)
+      .then(() => this.#restartMedia())
+      .catch((err: unknown) => this.#emit('failure', err));
+    return this.#settingUp;
   }
 
   async #admitted(state: AdmittedState): Promise<void> {
@@ -295,10 +335,25 @@ export class RoomSession {
 
   async #consume(info: ConsumerInfo): Promise<void> {
     await this.#settingUp;
-    if (!this.#recv) return;
+    if (!this.#recv || this.#closedConsumers.delete(info.consumerId)) return;
     const consumer = await this.#recv.consume(clientRoomConsumerOptions(info));
+    // Closed by the server while we were setting it up.
+    if (this.#closedConsumers.delete(info.consumerId)) {
+      consumer.close();
+      return;
+    }
     this.#consumers.set(info.consumerId, consumer);
-    await request(this.#socket, 'room:resumeConsumer', { consumerId: info.consumerId });
+    try {
+      await request(this.#socket, 'room:resumeConsumer', { consumerId: info.consumerId });
+    } catch (err) {
+      // Gone meanwhile (its producer closed): nothing to show.
+      if (err instanceof SignalingError && err.body.code === 'NOT_FOUND') {
+        consumer.close();
+        this.#consumers.delete(info.consumerId);
+        return;
+      }
+      throw err;
+    }
     this.#emit('track', {
       consumerId: info.consumerId,
       peerId: info.peerId,
@@ -323,9 +378,27 @@ export class RoomSession {
   async #resume(): Promise<void> {
     const state = this.#state;
     if (!state) return;
-    const resumed = await request(this.#socket, 'room:join', { resume: { peerId: state.self.peerId, resumeToken: state.resumeToken } });
+    let resumed: JoinResult;
+    try {
+      resumed = await request(this.#socket, 'room:join', { resume: { peerId: state.self.peerId, resumeToken: state.resumeToken } });
+    } catch (err) {
+      // Too late (grace period over) or refused: this participant is gone.
+      this.#state = null;
+      this.#emit('resumeFailed', err);
+      return;
+    }
     if (resumed.status !== 'admitted') return;
     this.#state = resumed;
+    // What closed while we were away is no longer on the server.
+    const live = new Set(resumed.peers.flatMap((p) => p.producers.map((x) => x.producerId)));
+    for (const [consumerId, consumer] of this.#consumers) {
+      if (!live.has(consumer.producerId)) {
+        consumer.close();
+        this.#consumers.delete(consumerId);
+        this.#emit('room:consumerClosed', { consumerId });
+      }
+    }
+    this.#emit('resumed', resumed);
     this.#emit('connection', 'connected');
     const mediaIntact = this.#send === null || resumed.self.producers.length === this.#producers.size;
     try {
@@ -337,8 +410,7 @@ export class RoomSession {
       }
     } catch {
       this.#emit('mediaRestarting', undefined);
-      this.#settingUp = this.#restartMedia();
-      await this.#settingUp;
+      await this.#queueRestart();
     }
   }
 
@@ -350,13 +422,18 @@ export class RoomSession {
     await this.#setUpMedia();
     for (const [source, track] of tracks) {
       if (track.readyState !== 'live') continue;
+      const wasMuted = muted.get(source) === true && source !== 'screen';
+      // A muted microphone must not be heard, not even for a round trip:
+      // it is sent disabled (silence) and then paused.
+      if (wasMuted) track.enabled = false;
       await this.#produce(source, track);
-      if (muted.get(source) && source !== 'screen') await this.setMuted(source, true);
+      if (wasMuted && (source === 'mic' || source === 'camera')) await this.setMuted(source, true);
     }
     this.#emit('mediaRestored', undefined);
   }
 
   #teardownMedia(): void {
+    this.#closedConsumers.clear();
     this.#send?.close();
     this.#recv?.close();
     this.#send = null;

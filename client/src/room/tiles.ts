@@ -111,6 +111,11 @@ export class AudioSink {
     void audio.play().catch(() => undefined);
   }
 
+  /** Stops every player (their consumers are gone, e.g. after a media reset). */
+  clear(): void {
+    for (const consumerId of [...this.#players.keys()]) this.stop(consumerId);
+  }
+
   stop(consumerId: string): boolean {
     const audio = this.#players.get(consumerId);
     if (!audio) return false;

@@ -50,6 +50,11 @@ export class ChatLog {
     return new ChatLog(roomId, repository, recent, stored.at(-1)?.seq ?? 0);
   }
 
+  /** Drops a departed participant's rate-limit window. */
+  forget(peerId: string): void {
+    this.#sentAt.delete(peerId);
+  }
+
   history(): ChatMessage[] {
     return [...this.#recent];
   }

@@ -47,6 +47,7 @@ export class ParticipantMedia {
   readonly #sources = new Map<MediaSource, ProducerEntry | 'pending'>();
   readonly #consumers = new Map<string, ConsumerEntry>();
   readonly #consuming = new Set<string>();
+  #closed = false;
 
   transport(direction: Direction): WebRtcTransport | undefined {
     const t = this.#transports.get(direction);
@@ -55,6 +56,10 @@ export class ParticipantMedia {
 
   async createTransport(media: RoomMedia, direction: Direction, peerId: string): Promise<WebRtcTransport> {
     const transport = await mediaCall('create transport', () => media.createTransport({ peerId, direction }));
+    if (this.#closed) {
+      transport.close();
+      throw new InvalidStateError('you are no longer in the room');
+    }
     this.#transports.get(direction)?.close();
     this.#transports.set(direction, transport);
     transport.observer.once('close', () => {
@@ -101,6 +106,10 @@ export class ParticipantMedia {
       this.#sources.delete(source);
       throw err;
     }
+    if (this.#closed) {
+      producer.close();
+      throw new InvalidStateError('you are no longer in the room');
+    }
     const entry = { producer, source };
     this.#sources.set(source, entry);
     producer.observer.once('close', () => {
@@ -140,23 +149,27 @@ export class ParticipantMedia {
   }
 
   /**
-   * Reserves consuming `producerId`: false when this participant already
-   * receives it or a consume is under way. Release with `releaseConsume`.
+   * Reserves consuming `producerId` on a receive transport: false when this
+   * participant already receives it or a consume on that transport is under
+   * way (a replaced transport does not block its successor). Release with
+   * `releaseConsume`.
    */
-  reserveConsume(producerId: string): boolean {
-    if (this.#consuming.has(producerId) || this.consumers().some((e) => e.consumer.producerId === producerId)) {
+  reserveConsume(transportId: string, producerId: string): boolean {
+    const key = `${transportId}:${producerId}`;
+    if (this.#consuming.has(key) || this.consumers().some((e) => e.consumer.producerId === producerId)) {
       return false;
     }
-    this.#consuming.add(producerId);
+    this.#consuming.add(key);
     return true;
   }
 
-  releaseConsume(producerId: string): void {
-    this.#consuming.delete(producerId);
+  releaseConsume(transportId: string, producerId: string): void {
+    this.#consuming.delete(`${transportId}:${producerId}`);
   }
 
-  /** Closes every transport (and so every producer and consumer). Idempotent. */
+  /** Closes every transport (and so every producer and consumer). Idempotent; nothing is created after. */
   close(): void {
+    this.#closed = true;
     for (const transport of this.#transports.values()) transport.close();
     this.forget();
   }

@@ -135,7 +135,18 @@ export class Room {
 
   join(identity: ParticipantIdentity, connection: PeerConnection, resume?: { peerId: string; resumeToken: string }): JoinResult {
     this.#assertOpen();
-    if (resume) return this.#resume(identity, connection, resume);
+    try {
+      return resume ? this.#resume(identity, connection, resume) : this.#arrive(identity, connection);
+    } catch (err) {
+      // A room opened for a join that failed (e.g. a resume after it emptied) must not linger.
+      this.#closeIfEmpty();
+      throw err;
+    }
+  }
+
+  #arrive(identity: ParticipantIdentity, connection: PeerConnection): JoinResult {
+    // Checked before anything changes: entering needs a router.
+    if (entersDirectly(identity.role)) this.#currentMedia();
 
     // One place per person: a second device replaces the first, and the
     // newcomer goes through admission like anyone else.
@@ -156,6 +167,7 @@ export class Room {
   admit(byPeerId: string, peerId: string): void {
     this.#require(byPeerId, 'admit');
     const target = this.#waiting(peerId);
+    this.#currentMedia();
     const state = this.#admit(target);
     if (state.status === 'admitted') target.connection.send('room:admitted', state);
   }
@@ -177,9 +189,13 @@ export class Room {
     this.#closeIfEmpty();
   }
 
-  leave(peerId: string, reason: Extract<PeerLeaveReason, 'left' | 'token_expired'> = 'left'): void {
+  /**
+   * The participant leaves. With `connection`, only if that connection still
+   * speaks for it (an old, replaced connection cannot make it leave).
+   */
+  leave(peerId: string, reason: Extract<PeerLeaveReason, 'left' | 'token_expired'> = 'left', connection?: PeerConnection): void {
     const p = this.#participants.get(peerId);
-    if (p && p.state.kind !== 'gone') this.#depart(p, reason);
+    if (p && p.state.kind !== 'gone' && (!connection || p.connection === connection)) this.#depart(p, reason);
     this.#closeIfEmpty();
   }
 
@@ -249,6 +265,11 @@ export class Room {
     const media = this.#currentMedia();
     const pm = this.#mediaOf(p);
     const transport = await pm.createTransport(media, direction, p.peerId);
+    // The participant may have left, or the router moved, while we waited.
+    if (this.#media.get(peerId) !== pm || this.#routerMedia !== media || p.state.kind !== 'admitted') {
+      transport.close();
+      throw new InvalidStateError('you are no longer in the room');
+    }
     if (direction === 'recv') {
       this.#bandwidth.get(peerId)?.close();
       const controller = new BandwidthController({
@@ -279,8 +300,13 @@ export class Room {
   async produce(peerId: string, transportId: string, kind: MediaKind, source: MediaSource, rtpParameters: RtpParameters): Promise<string> {
     const p = this.#admitted(peerId);
     const media = this.#currentMedia();
-    const entry = await this.#mediaOf(p).produce(transportId, kind, source, rtpParameters, p.capabilities.produce);
+    const pm = this.#mediaOf(p);
+    const entry = await pm.produce(transportId, kind, source, rtpParameters, p.capabilities.produce);
     const { producer } = entry;
+    if (this.#media.get(peerId) !== pm || this.#routerMedia !== media || !p.inRoom) {
+      producer.close();
+      throw new InvalidStateError('you are no longer in the room');
+    }
     this.#log.info({ peerId, source, producerId: producer.id }, 'participant started sending');
     await media.observeSpeaker(producer);
     producer.on('score', (scores) => {
@@ -376,6 +402,7 @@ export class Room {
   #resume(identity: ParticipantIdentity, connection: PeerConnection, resume: { peerId: string; resumeToken: string }): AdmittedState {
     const p = this.#participants.get(resume.peerId);
     if (!p || p.identity.role !== identity.role) throw new InvalidStateError('this participant can no longer be resumed');
+    this.#currentMedia();
     const previous = p.connection;
     const token = p.resume(identity.userId, resume.resumeToken, connection);
     // A connection that was still attached (half-open) learns it was replaced.
@@ -428,14 +455,15 @@ export class Room {
     if (this.#activeSpeaker === p.peerId) this.#setActiveSpeaker(null);
     this.#log.info({ peerId: p.peerId, reason }, 'participant left');
 
+    this.#chat.forget(p.peerId);
     if (wasInRoom) {
       this.#broadcast((s) => s('room:peerLeft', { peerId: p.peerId, reason }));
-      // Those sent away learn it on their own connection.
-      if (reason === 'removed' || reason === 'replaced' || reason === 'token_expired') {
-        p.connection.send('room:peerLeft', { peerId: p.peerId, reason });
-      }
     } else {
       this.#announceLobby();
+    }
+    // Those sent away learn it on their own connection (also from the lobby).
+    if (reason === 'removed' || reason === 'replaced' || reason === 'token_expired') {
+      if (wasInRoom || reason === 'replaced') p.connection.send('room:peerLeft', { peerId: p.peerId, reason });
     }
   }
 
@@ -466,7 +494,7 @@ export class Room {
     if (!pm || !transport || !media || receiver.state.kind !== 'admitted' || !receiver.rtpCapabilities) return;
     const { producer, source } = entry;
     if (producer.closed || !media.router.canConsume({ producerId: producer.id, rtpCapabilities: receiver.rtpCapabilities })) return;
-    if (!pm.reserveConsume(producer.id)) return;
+    if (!pm.reserveConsume(transport.id, producer.id)) return;
 
     transport
       .consume({
@@ -476,7 +504,12 @@ export class Room {
         appData: { peerId: sender.peerId, source },
       })
       .then((consumer) => {
-        pm.releaseConsume(producer.id);
+        pm.releaseConsume(transport.id, producer.id);
+        // The receiver may have left, replaced its transport or been moved meanwhile.
+        if (this.#media.get(receiver.peerId) !== pm || transport.closed || receiver.state.kind !== 'admitted') {
+          consumer.close();
+          return;
+        }
         this.#wireConsumer(receiver, sender, source, consumer);
         pm.addConsumer({ consumer, peerId: sender.peerId, source });
         receiver.connection.send('room:newConsumer', {
@@ -491,7 +524,7 @@ export class Room {
         this.#bandwidth.get(receiver.peerId)?.reevaluate();
       })
       .catch((err: unknown) => {
-        pm.releaseConsume(producer.id);
+        pm.releaseConsume(transport.id, producer.id);
         if (!producer.closed && !transport.closed) {
           this.#log.warn({ err: { message: (err as Error).message }, peerId: receiver.peerId }, 'could not create consumer');
         }

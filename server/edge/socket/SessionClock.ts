@@ -22,6 +22,7 @@ export class SessionClock extends EventEmitter<SessionClockEvents> {
   #warning: NodeJS.Timeout | undefined;
   #expiry: NodeJS.Timeout | undefined;
   #stopped = false;
+  #expired = false;
 
   constructor(identity: Identity) {
     super();
@@ -31,6 +32,11 @@ export class SessionClock extends EventEmitter<SessionClockEvents> {
 
   get identity(): Identity {
     return this.#identity;
+  }
+
+  /** True once the token has run out (and `expired` was emitted). */
+  get expired(): boolean {
+    return this.#expired;
   }
 
   /**
@@ -64,7 +70,13 @@ export class SessionClock extends EventEmitter<SessionClockEvents> {
       clamp(msLeft - EXPIRY_WARNING_SECONDS * 1000),
     );
     this.#expiry = setTimeout(() => {
+      // Timers cannot span more than ~24.8 days: re-arm until the real expiry.
+      if (this.#identity.expiresAt * 1000 > Date.now() + 1000) {
+        this.#schedule();
+        return;
+      }
       this.stop();
+      this.#expired = true;
       this.emit('expired');
     }, clamp(msLeft));
   }

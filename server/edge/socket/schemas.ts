@@ -27,13 +27,15 @@ const dtlsParameters = z.strictObject({
     .max(5),
 }) satisfies z.ZodType<DtlsParameters>;
 
-const codecParameters = z.record(z.string().max(64), z.union([z.string().max(256), z.number()]));
+const codecParameters = z
+  .record(z.string().max(64), z.union([z.string().max(256), z.number()]))
+  .refine((r) => Object.keys(r).length <= 32, 'at most 32 codec parameters');
 
 const rtcpFeedback = z
-  .array(z.looseObject({ type: z.string().max(32), parameter: z.string().max(32).optional() }))
+  .array(z.strictObject({ type: z.string().max(32), parameter: z.string().max(32).optional() }))
   .max(32);
 
-const rtpCodec = z.looseObject({
+const rtpCodec = z.strictObject({
   mimeType: z.string().regex(/^(audio|video)\/[A-Za-z0-9.-]+$/, 'must look like audio/opus or video/VP8'),
   payloadType: z.int().min(0).max(127),
   clockRate: z.int().positive(),
@@ -42,32 +44,73 @@ const rtpCodec = z.looseObject({
   rtcpFeedback: rtcpFeedback.optional(),
 });
 
+const encoding = z.strictObject({
+  ssrc: z.int().min(0).max(0xffffffff).optional(),
+  rid: z.string().max(32).optional(),
+  codecPayloadType: z.int().min(0).max(127).optional(),
+  rtx: z.strictObject({ ssrc: z.int().min(0).max(0xffffffff) }).optional(),
+  dtx: z.boolean().optional(),
+  scalabilityMode: z.string().max(16).optional(),
+  scaleResolutionDownBy: z.number().min(1).max(64).optional(),
+  maxBitrate: z.int().min(0).max(100_000_000).optional(),
+  maxFramerate: z.number().min(0).max(120).optional(),
+  adaptivePtime: z.boolean().optional(),
+  priority: z.enum(['very-low', 'low', 'medium', 'high']).optional(),
+  networkPriority: z.enum(['very-low', 'low', 'medium', 'high']).optional(),
+  active: z.boolean().optional(),
+});
+
 const rtpParameters = z
-  .looseObject({
+  .strictObject({
     mid: z.string().max(32).optional(),
     codecs: z.array(rtpCodec).min(1).max(16),
     headerExtensions: z
-      .array(z.looseObject({ uri: z.string().max(256), id: z.int().min(1).max(255) }))
+      .array(
+        z.strictObject({
+          uri: z.string().max(256),
+          id: z.int().min(1).max(255),
+          encrypt: z.boolean().optional(),
+          parameters: codecParameters.optional(),
+        }),
+      )
       .max(32)
       .optional(),
-    encodings: z.array(z.looseObject({})).max(8).optional(),
-    rtcp: z.looseObject({}).optional(),
+    encodings: z.array(encoding).max(8).optional(),
+    rtcp: z
+      .strictObject({ cname: z.string().max(256).optional(), reducedSize: z.boolean().optional(), mux: z.boolean().optional() })
+      .optional(),
+    msid: z.string().max(256).optional(),
   })
   .transform((v) => v as unknown as RtpParameters);
 
 const rtpCapabilities = z
-  .looseObject({
+  .strictObject({
     codecs: z
       .array(
-        z.looseObject({
+        z.strictObject({
           kind: z.enum(['audio', 'video']),
           mimeType: z.string().max(64),
+          preferredPayloadType: z.int().min(0).max(127).optional(),
           clockRate: z.int().positive(),
+          channels: z.int().min(1).max(8).optional(),
+          parameters: codecParameters.optional(),
+          rtcpFeedback: rtcpFeedback.optional(),
         }),
       )
       .max(64)
       .optional(),
-    headerExtensions: z.array(z.looseObject({})).max(64).optional(),
+    headerExtensions: z
+      .array(
+        z.strictObject({
+          kind: z.enum(['audio', 'video']).optional(),
+          uri: z.string().max(256),
+          preferredId: z.int().min(1).max(255),
+          preferredEncrypt: z.boolean().optional(),
+          direction: z.enum(['sendrecv', 'sendonly', 'recvonly', 'inactive']).optional(),
+        }),
+      )
+      .max(64)
+      .optional(),
   })
   .transform((v) => v as unknown as RtpCapabilities);
 

@@ -40,7 +40,7 @@ export function roomHandlers({ socket, clock, log }: ConnectionContext, rooms: R
     if (binding && !binding.room.closed) binding.room.connectionLost(binding.peerId, connection);
   });
   clock.on('expired', () => {
-    if (binding && !binding.room.closed) binding.room.leave(binding.peerId, 'token_expired');
+    if (binding && !binding.room.closed) binding.room.leave(binding.peerId, 'token_expired', connection);
     binding = null;
   });
 
@@ -60,6 +60,10 @@ export function roomHandlers({ socket, clock, log }: ConnectionContext, rooms: R
       );
       binding = { room, peerId: result.status === 'admitted' ? result.self.peerId : result.peerId };
       log.info({ roomId: room.id, peerId: binding.peerId, status: result.status }, 'joined room');
+      // The connection may have dropped, or the token run out, while the room
+      // opened: the disconnect and expiry handlers found no binding then.
+      if (clock.expired) room.leave(binding.peerId, 'token_expired', connection);
+      else if (socket.disconnected) room.connectionLost(binding.peerId, connection);
       return result;
     },
     'room:setRtpCapabilities': async ({ rtpCapabilities }) => {
