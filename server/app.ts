@@ -197,6 +197,7 @@ async function build(config: Config, options: StartOptions, shutdown: ShutdownSe
     iceServers,
     log,
     graceMs: config.rooms.reconnectGraceSeconds * 1000,
+    adaptVideoToBandwidth: config.rooms.adaptVideoToBandwidth,
   });
   shutdown.register('end-rooms', 'consultation-rooms', () => rooms.closeAll('server_shutdown'));
   const sockets: SocketServer = createSocketServer(httpsServer, {

@@ -44,6 +44,7 @@ export const ENV_VARS: readonly EnvVar[] = [
   { name: 'HUIZHEN_S3_EMBEDDED_PORT', path: ['objectStore', 'embeddedPort'], kind: 'int' },
   { name: 'HUIZHEN_S3_REQUEST_TIMEOUT_MS', path: ['objectStore', 'requestTimeoutMs'], kind: 'int' },
   { name: 'HUIZHEN_RECONNECT_GRACE_SECONDS', path: ['rooms', 'reconnectGraceSeconds'], kind: 'int' },
+  { name: 'HUIZHEN_ADAPT_VIDEO_TO_BANDWIDTH', path: ['rooms', 'adaptVideoToBandwidth'], kind: 'bool' },
   { name: 'HUIZHEN_TURN_URLS', path: ['turn', 'urls'], kind: 'list' },
   { name: 'HUIZHEN_TURN_SECRET', path: ['turn', 'secret'], kind: 'string', secret: true },
   { name: 'HUIZHEN_TURN_CREDENTIAL_TTL_SECONDS', path: ['turn', 'credentialTtlSeconds'], kind: 'int' },

@@ -108,6 +108,12 @@ export const configSchema = z
       .strictObject({
         /** How long a participant whose connection dropped keeps its place, in seconds. */
         reconnectGraceSeconds: z.int().min(5).max(600).default(30),
+        /**
+         * Adapt video to each receiver's estimated bandwidth (layers, and
+         * pausing video before audio suffers). Off only on links known to be
+         * wide, e.g. a hospital LAN.
+         */
+        adaptVideoToBandwidth: z.boolean().default(true),
       })
       .prefault({}),
 

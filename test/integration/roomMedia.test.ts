@@ -277,12 +277,23 @@ describe('consultation rooms: media signaling, reconnects and failures', functio
     const controller = server.rooms.get(room)?.bandwidthOf(patient.peerId);
     expect(controller).to.not.equal(undefined);
 
-    controller!.estimate(90_000); // a rural link at its worst: room for voice only
+    // One bad sample is noise: nothing is paused for it.
+    const t0 = Date.now();
+    controller!.estimate(90_000, t0 - 10_000);
+    await controller!.settled();
+    expect(patient.count('room:consumerPaused')).to.equal(0);
+
+    // A rural link at its worst for the whole window: room for voice only.
+    for (const ago of [3000, 2000, 1000, 0]) controller!.estimate(90_000, t0 - ago);
     await controller!.settled();
     expect(await patient.waitFor('room:consumerPaused')).to.deep.equal({ consumerId: video.consumerId, reason: 'bandwidth' });
     expect(patient.received['room:consumerPaused']?.some((n) => n.consumerId === audio.consumerId)).to.equal(false);
 
-    controller!.estimate(3_000_000);
+    // A brief recovery does not resume it; a sustained one does.
+    controller!.estimate(3_000_000, t0 + 100);
+    await controller!.settled();
+    expect(patient.count('room:consumerResumed')).to.equal(0);
+    for (const later of [1000, 2000, 3200]) controller!.estimate(3_000_000, t0 + later);
     await controller!.settled();
     expect(await patient.waitFor('room:consumerResumed')).to.deep.equal({ consumerId: video.consumerId, reason: 'bandwidth' });
   });

@@ -177,7 +177,7 @@ export class RoomClient {
       track: track as never,
       appData: { source },
       ...(source === 'camera'
-        ? { encodings: [{ rid: 'r0', maxBitrate: 150_000 }, { rid: 'r1', maxBitrate: 500_000 }, { rid: 'r2', maxBitrate: 1_200_000 }] }
+        ? { encodings: [{ rid: 'r0', maxBitrate: 100_000 }, { rid: 'r1', maxBitrate: 300_000 }, { rid: 'r2', maxBitrate: 900_000 }] }
         : {}),
     });
     this.producers.set(source, producer);

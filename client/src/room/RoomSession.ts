@@ -45,10 +45,11 @@ export interface SessionEvents extends Omit<ServerEvents, 'room:newConsumer'> {
 
 type Listener<T> = (payload: T) => void;
 
+/** Three simulcast layers; the server's bandwidth policy assumes these caps (bandwidthPolicy.ts). */
 const SIMULCAST_ENCODINGS: RTCRtpEncodingParameters[] = [
-  { rid: 'r0', scaleResolutionDownBy: 4, maxBitrate: 150_000 },
-  { rid: 'r1', scaleResolutionDownBy: 2, maxBitrate: 500_000 },
-  { rid: 'r2', scaleResolutionDownBy: 1, maxBitrate: 1_200_000 },
+  { rid: 'r0', scaleResolutionDownBy: 4, maxBitrate: 100_000 },
+  { rid: 'r1', scaleResolutionDownBy: 2, maxBitrate: 300_000 },
+  { rid: 'r2', scaleResolutionDownBy: 1, maxBitrate: 900_000 },
 ];
 
 export class RoomSession {

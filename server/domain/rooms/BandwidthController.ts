@@ -5,6 +5,13 @@
  * pauses it when even the lowest layer does not fit, telling the browser
  * why. Re-evaluated at most once a second, and whenever the set of videos
  * or the active speaker changes.
+ *
+ * The estimate is noisy (a single sample can dip to a sixth of the link
+ * under CPU load), so video is paused only when the link has stayed too
+ * narrow for the whole window — even its best estimate in the last
+ * WINDOW_MS — and resumed only when it has stayed wide enough — even its
+ * worst estimate. Layers follow the best recent estimate; mediasoup itself
+ * adapts below that cap.
  */
 import type { TransportTraceEventData, WebRtcTransport } from 'mediasoup/types';
 import type { Logger } from 'pino';
@@ -21,11 +28,14 @@ export interface BandwidthControllerDeps {
 }
 
 const MIN_INTERVAL_MS = 1000;
+/** How long the link must stay narrow (or wide) before video is paused (or resumed). */
+export const WINDOW_MS = 3000;
 
 export class BandwidthController {
   readonly #deps: BandwidthControllerDeps;
   readonly #onTrace: (trace: TransportTraceEventData) => void;
-  #availableBps: number | null = null;
+  /** Recent estimates, oldest first. */
+  #samples: Array<{ at: number; bps: number }> = [];
   #lastApplied = 0;
   #timer: NodeJS.Timeout | undefined;
   #cancelScheduled: () => void = () => undefined;
@@ -45,17 +55,35 @@ export class BandwidthController {
 
   /** The latest estimate of what reaches this participant, bits per second. */
   get availableBps(): number | null {
-    return this.#availableBps;
+    return this.#samples.at(-1)?.bps ?? null;
   }
 
-  estimate(availableBps: number): void {
-    this.#availableBps = availableBps;
+  /** Records an estimate taken at `at` (milliseconds; now by default). */
+  estimate(availableBps: number, at = Date.now()): void {
+    this.#samples.push({ at, bps: availableBps });
+    this.#samples.sort((a, b) => a.at - b.at);
+    const horizon = (this.#samples.at(-1)?.at ?? at) - WINDOW_MS * 2;
+    this.#samples = this.#samples.filter((sample) => sample.at >= horizon);
     this.reevaluate();
+  }
+
+  /**
+   * The best and worst estimates over the window, when the samples cover
+   * the whole window; otherwise only the latest (no pausing or resuming
+   * on one sample).
+   */
+  #window(): { best: number; worst: number; sustained: boolean } | null {
+    const latest = this.#samples.at(-1);
+    if (!latest) return null;
+    const recent = this.#samples.filter((sample) => sample.at >= latest.at - WINDOW_MS);
+    const covered = (this.#samples[0]?.at ?? latest.at) <= latest.at - WINDOW_MS;
+    const values = recent.map((sample) => sample.bps);
+    return { best: Math.max(...values), worst: Math.min(...values), sustained: covered };
   }
 
   /** Schedules an evaluation, at most one per second. */
   reevaluate(): void {
-    if (this.#closed || this.#availableBps === null || this.#timer) return;
+    if (this.#closed || this.#samples.length === 0 || this.#timer) return;
     const wait = Math.max(0, this.#lastApplied + MIN_INTERVAL_MS - Date.now());
     this.#applying = new Promise<void>((resolve) => {
       this.#cancelScheduled = resolve;
@@ -85,7 +113,8 @@ export class BandwidthController {
   }
 
   async #apply(): Promise<void> {
-    if (this.#closed || this.#availableBps === null) return;
+    const window = this.#window();
+    if (this.#closed || !window) return;
     this.#lastApplied = Date.now();
     const consumers = this.#deps.media.consumers();
     const videos = consumers.filter((c) => c.consumer.kind === 'video');
@@ -100,9 +129,17 @@ export class BandwidthController {
       clientMaxLayer: c.clientMaxLayer,
     }));
     const byId = new Map(videos.map((c) => [c.consumer.id, c]));
-    for (const decision of allocateBandwidth(this.#availableBps, audio, views)) {
-      const entry = byId.get(decision.consumerId);
-      if (entry && !entry.consumer.closed) await this.#applyOne(entry, decision.paused, decision.spatialLayer);
+    const optimistic = new Map(allocateBandwidth(window.best, audio, views).map((d) => [d.consumerId, d]));
+    const pessimistic = new Map(allocateBandwidth(window.worst, audio, views).map((d) => [d.consumerId, d]));
+    for (const [consumerId, entry] of byId) {
+      if (entry.consumer.closed) continue;
+      const best = optimistic.get(consumerId);
+      const worst = pessimistic.get(consumerId);
+      if (!best || !worst) continue;
+      // Pause only when even the best recent estimate cannot carry it, over
+      // the whole window; resume only when even the worst one can.
+      const pause = entry.pausedForBandwidth ? !(window.sustained && !worst.paused) : window.sustained && best.paused;
+      await this.#applyOne(entry, pause, best.spatialLayer);
     }
   }
 
@@ -113,7 +150,7 @@ export class BandwidthController {
       entry.pausedForBandwidth = true;
       await consumer.pause();
       send.send('room:consumerPaused', { consumerId: consumer.id, reason: 'bandwidth' });
-      this.#deps.log.info({ consumerId: consumer.id, availableBps: this.#availableBps }, 'video paused for bandwidth');
+      this.#deps.log.info({ consumerId: consumer.id, availableBps: this.availableBps }, 'video paused for bandwidth');
       return;
     }
     if (!pause && entry.pausedForBandwidth) {

@@ -56,6 +56,8 @@ export interface RoomDeps {
   log: Logger;
   /** How long a dropped participant keeps its place. */
   graceMs: number;
+  /** Whether the bandwidth policy runs on receive transports. */
+  adaptVideoToBandwidth: boolean;
   /** Called once, when the room has closed (ended, emptied or shut down). */
   onClosed: () => void;
 }
@@ -270,7 +272,7 @@ export class Room {
       transport.close();
       throw new InvalidStateError('you are no longer in the room');
     }
-    if (direction === 'recv') {
+    if (direction === 'recv' && this.#deps.adaptVideoToBandwidth) {
       this.#bandwidth.get(peerId)?.close();
       const controller = new BandwidthController({
         transport,
@@ -284,8 +286,8 @@ export class Room {
         controller.close();
         if (this.#bandwidth.get(peerId) === controller) this.#bandwidth.delete(peerId);
       });
-      this.#consumeAll(p);
     }
+    if (direction === 'recv') this.#consumeAll(p);
     return transportOptions(transport);
   }
 

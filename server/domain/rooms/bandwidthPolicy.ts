@@ -10,11 +10,12 @@
  * upgrades layers in the same order. A paused video comes back only with a
  * margin, so it does not flap on the edge of the budget.
  */
-export const AUDIO_BPS = 64_000;
-/** Approximate bitrate of each camera simulcast layer (as the client encodes them). */
-export const CAMERA_LAYER_BPS = [150_000, 500_000, 1_200_000] as const;
-/** Screen shares are one layer; text must stay legible, so the floor is higher. */
-export const SCREEN_LAYER_BPS = [300_000, 800_000, 1_500_000] as const;
+/** Opus voice with FEC, plus RTP/SRTP overhead. */
+export const AUDIO_BPS = 40_000;
+/** Bitrate cap of each camera simulcast layer, as the browser client encodes them. */
+export const CAMERA_LAYER_BPS = [100_000, 300_000, 900_000] as const;
+/** Screen shares: text must stay legible, so the floor is higher. */
+export const SCREEN_LAYER_BPS = [250_000, 800_000, 1_500_000] as const;
 export const RESUME_MARGIN = 1.3;
 
 export interface VideoConsumerView {
