@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { connectSocket, get, socketClient, startTestServer, type TestServer } from '../support/server.ts';
-import { badTokens, signToken, type SigningContext } from '../support/tokens.ts';
+import { badTokens, signToken, signingContextOf, type SigningContext } from '../support/tokens.ts';
 
 describe('authentication with ES256 tokens', () => {
   let server: TestServer;
@@ -8,13 +8,7 @@ describe('authentication with ES256 tokens', () => {
 
   before(async () => {
     server = await startTestServer();
-    const keys = server.identity.tokens;
-    ctx = {
-      signingKeyPem: keys.signingKeyPem as string,
-      verifyKeyPem: keys.verifyKeyPem,
-      issuer: server.config.auth.issuer,
-      audience: server.config.auth.audience,
-    };
+    ctx = signingContextOf(server);
   });
   after(() => server.stop());
 

@@ -1,32 +1,15 @@
 import { expect } from 'chai';
 import type { Router } from 'mediasoup/types';
 import { RoomClient, RequestFailed } from '../support/roomClient.ts';
+import { RoomFixture, refusal } from '../support/roomFixture.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
-import { signToken, type ClaimOverrides, type SigningContext } from '../support/tokens.ts';
+import type { ClaimOverrides } from '../support/tokens.ts';
 
 describe('consultation rooms: media signaling, reconnects and failures', function () {
   this.timeout(30_000);
+  const fx = new RoomFixture('media-room');
+  const client = (role: string, sub: string, extra: ClaimOverrides = {}) => fx.client(role, sub, extra);
   let server: TestServer;
-  let ctx: SigningContext;
-  const clients: RoomClient[] = [];
-  let roomSeq = 0;
-  let room = '';
-
-  async function client(role: string, sub: string, extra: ClaimOverrides = {}): Promise<RoomClient> {
-    const c = await RoomClient.connect(server, signToken(ctx, { role, sub, room, name: sub, ...extra }));
-    clients.push(c);
-    return c;
-  }
-
-  async function refusal(p: Promise<unknown>): Promise<string> {
-    try {
-      await p;
-    } catch (err) {
-      if (err instanceof RequestFailed) return err.code;
-      throw err;
-    }
-    return 'OK';
-  }
 
   /** Host and patient admitted, both with media set up. */
   async function visit(): Promise<[RoomClient, RoomClient]> {
@@ -44,15 +27,10 @@ describe('consultation rooms: media signaling, reconnects and failures', functio
   before(async () => {
     // Two workers, so that a room survives one of them dying; a short grace.
     server = await startTestServer({ overrides: { media: { workers: 2 }, rooms: { reconnectGraceSeconds: 5 } } });
-    const keys = server.identity.tokens;
-    ctx = { signingKeyPem: keys.signingKeyPem as string, verifyKeyPem: keys.verifyKeyPem, issuer: 'huizhen', audience: 'huizhen' };
+    fx.use(server);
   });
-  beforeEach(() => {
-    room = `media-room-${++roomSeq}`;
-  });
-  afterEach(() => {
-    for (const c of clients.splice(0)) c.close();
-  });
+  beforeEach(() => fx.next());
+  afterEach(() => fx.closeAll());
   after(() => server.stop());
 
   it('creates consumers on the server’s initiative, for what is sent before and after joining', async () => {
@@ -132,7 +110,7 @@ describe('consultation rooms: media signaling, reconnects and failures', functio
     expect((host.received['chat:message'] ?? []).map((m) => m.seq)).to.deep.equal(fromPatient.sort((a, b) => a - b));
     const stored = await server.db.query<{ seq: number; body: string; sender_user_id: string }>(
       'SELECT seq, body, sender_user_id FROM room_chat_messages WHERE room_id = $1 ORDER BY seq',
-      [room],
+      [fx.room],
     );
     const bySeq = [...sent].sort((a, b) => a.seq - b.seq);
     expect(stored.rows.map((r) => r.body)).to.deep.equal(bySeq.map((m) => m.text));
@@ -185,12 +163,12 @@ describe('consultation rooms: media signaling, reconnects and failures', functio
     const deadline = Date.now() + 12_000;
     let opened = false;
     while (!opened && Date.now() < deadline) {
-      opened = server.rooms.get(room) !== undefined || (await server.db.query('SELECT 1 FROM consultation_rooms WHERE room_id = $1', [room])).rowCount > 0;
+      opened = server.rooms.get(fx.room) !== undefined || (await server.db.query('SELECT 1 FROM consultation_rooms WHERE room_id = $1', [fx.room])).rowCount > 0;
       if (!opened) await new Promise((r) => setTimeout(r, 50));
     }
     expect(opened, 'the join reached the server').to.equal(true);
-    while (server.rooms.get(room) !== undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-    expect(server.rooms.get(room), 'the room closed after the grace period').to.equal(undefined);
+    while (server.rooms.get(fx.room) !== undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(server.rooms.get(fx.room), 'the room closed after the grace period').to.equal(undefined);
   });
 
   it('lets the participant go when the grace period passes without a reconnect', async function () {
@@ -215,7 +193,7 @@ describe('consultation rooms: media signaling, reconnects and failures', functio
     await patient.waitFor('room:newConsumer', (c) => c.source === 'camera');
 
     // Find the worker hosting this room's router and kill it.
-    const routerId = server.rooms.get(room)?.routerId;
+    const routerId = server.rooms.get(fx.room)?.routerId;
     let victimPid = 0;
     for (const worker of server.workers.workers()) {
       if ((await worker.dump()).routerIds.includes(routerId as string)) victimPid = worker.pid;
@@ -254,9 +232,9 @@ describe('consultation rooms: media signaling, reconnects and failures', functio
       await c.waitFor('room:admitted');
     }
     // A token for someone else cannot take over the connection.
-    const foreign = signToken(ctx, { role: 'expert', sub: 'dr-other', room });
+    const foreign = fx.token({ role: 'expert', sub: 'dr-other' });
     expect(await refusal(refresher.request('session:refreshToken', { token: foreign }))).to.equal('FORBIDDEN');
-    const fresh = signToken(ctx, { role: 'expert', sub: 'dr-zhao', room, name: 'dr-zhao', exp: t + 600 });
+    const fresh = fx.token({ role: 'expert', sub: 'dr-zhao', name: 'dr-zhao', exp: t + 600 });
     expect((await refresher.request('session:refreshToken', { token: fresh })).expiresAt).to.equal(t + 600);
 
     const closing = await patient.waitFor('session:closing', () => true, 10_000);
@@ -274,7 +252,7 @@ describe('consultation rooms: media signaling, reconnects and failures', functio
     await host.produce('camera');
     const video = await patient.waitFor('room:newConsumer', (c) => c.source === 'camera');
     const audio = await patient.waitFor('room:newConsumer', (c) => c.source === 'mic');
-    const controller = server.rooms.get(room)?.bandwidthOf(patient.peerId);
+    const controller = server.rooms.get(fx.room)?.bandwidthOf(patient.peerId);
     expect(controller).to.not.equal(undefined);
 
     // One bad sample is noise: nothing is paused for it.

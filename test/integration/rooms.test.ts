@@ -1,32 +1,14 @@
 import { expect } from 'chai';
-import type { ClaimOverrides } from '../support/tokens.ts';
 import { RoomClient, RequestFailed } from '../support/roomClient.ts';
+import { RoomFixture, refusal } from '../support/roomFixture.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
-import { signToken, type SigningContext } from '../support/tokens.ts';
+import type { ClaimOverrides } from '../support/tokens.ts';
 
 describe('consultation rooms: membership, lobby and roles', function () {
   this.timeout(20_000);
+  const fx = new RoomFixture('room');
+  const client = (role: string, sub: string, extra: ClaimOverrides = {}) => fx.client(role, sub, extra);
   let server: TestServer;
-  let ctx: SigningContext;
-  const clients: RoomClient[] = [];
-  let roomSeq = 0;
-  let room = '';
-
-  async function client(role: string, sub: string, extra: ClaimOverrides = {}): Promise<RoomClient> {
-    const c = await RoomClient.connect(server, signToken(ctx, { role, sub, room, name: sub, ...extra }));
-    clients.push(c);
-    return c;
-  }
-
-  async function refusal(p: Promise<unknown>): Promise<string> {
-    try {
-      await p;
-    } catch (err) {
-      if (err instanceof RequestFailed) return err.code;
-      throw err;
-    }
-    return 'OK';
-  }
 
   /** A host in the room and a patient admitted by them. */
   async function hostAndPatient(): Promise<[RoomClient, RoomClient]> {
@@ -42,15 +24,10 @@ describe('consultation rooms: membership, lobby and roles', function () {
 
   before(async () => {
     server = await startTestServer();
-    const keys = server.identity.tokens;
-    ctx = { signingKeyPem: keys.signingKeyPem as string, verifyKeyPem: keys.verifyKeyPem, issuer: 'huizhen', audience: 'huizhen' };
+    fx.use(server);
   });
-  beforeEach(() => {
-    room = `room-${++roomSeq}`;
-  });
-  afterEach(() => {
-    for (const c of clients.splice(0)) c.close();
-  });
+  beforeEach(() => fx.next());
+  afterEach(() => fx.closeAll());
   after(() => server.stop());
 
   it('admits the host at once with host capabilities, and sends everyone else to the lobby', async () => {
@@ -137,8 +114,7 @@ describe('consultation rooms: membership, lobby and roles', function () {
     });
 
     it('a token naming no room, or a back-office role, cannot join at all', async () => {
-      const noRoom = await RoomClient.connect(server, signToken(ctx, { role: 'patient', sub: 'pt-x', room: undefined }));
-      clients.push(noRoom);
+      const noRoom = fx.track(await RoomClient.connect(server, fx.token({ role: 'patient', sub: 'pt-x', room: undefined })));
       expect(await refusal(noRoom.join())).to.equal('FORBIDDEN');
       for (const role of ['quality_reviewer', 'records_staff', 'approver', 'institution_admin']) {
         const c = await client(role, `staff-${role}`);
@@ -239,7 +215,7 @@ describe('consultation rooms: membership, lobby and roles', function () {
     const again = await client('host', 'dr-li');
     const result = await again.attempt('room:join', {});
     expect(result.ok ? null : result.error).to.include({ code: 'INVALID_STATE', message: 'this visit has ended' });
-    const row = await server.db.query<{ ended_by: string }>('SELECT ended_by FROM consultation_rooms WHERE room_id = $1', [room]);
+    const row = await server.db.query<{ ended_by: string }>('SELECT ended_by FROM consultation_rooms WHERE room_id = $1', [fx.room]);
     expect(row.rows[0]?.ended_by).to.equal('dr-li');
   });
 

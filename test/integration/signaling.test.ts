@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import type { Router } from 'mediasoup/types';
 import type { Ack } from '../../server/protocol/ack.ts';
 import { connectSocket, socketClient, startTestServer, type ClientSocket, type TestServer } from '../support/server.ts';
-import { signToken, type SigningContext } from '../support/tokens.ts';
+import { signToken, signingContextOf, type SigningContext } from '../support/tokens.ts';
 
 const FINGERPRINT = Array.from({ length: 32 }, () => 'AB').join(':');
 
@@ -26,13 +26,7 @@ describe('signaling requests (socket.io, typed and validated)', () => {
 
   before(async () => {
     server = await startTestServer();
-    const keys = server.identity.tokens;
-    ctx = {
-      signingKeyPem: keys.signingKeyPem as string,
-      verifyKeyPem: keys.verifyKeyPem,
-      issuer: server.config.auth.issuer,
-      audience: server.config.auth.audience,
-    };
+    ctx = signingContextOf(server);
   });
   afterEach(() => {
     for (const s of open.splice(0)) s.disconnect();
@@ -228,9 +222,7 @@ describe('signaling requests (socket.io, typed and validated)', () => {
       },
     });
     try {
-      const keys = announced.identity.tokens;
-      const theirs = { ...ctx, signingKeyPem: keys.signingKeyPem as string, verifyKeyPem: keys.verifyKeyPem };
-      const socket = socketClient(announced, signToken(theirs, { role: 'host', sub: 'dr-nat' }));
+      const socket = socketClient(announced, signToken(signingContextOf(announced), { role: 'host', sub: 'dr-nat' }));
       open.push(socket);
       expect((await connectSocket(socket)).connected).to.equal(true);
       const ack = await socket.emitWithAck('selftest:start', {});

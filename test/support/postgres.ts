@@ -113,14 +113,7 @@ export async function startPostgres(): Promise<PostgresCluster> {
     adminUrl,
     port,
     async createDatabase(prefix = 'huizhen_test') {
-      const name = `${prefix}_${crypto.randomBytes(4).toString('hex')}`;
-      const client = new pg.Client({ connectionString: adminUrl });
-      await client.connect();
-      try {
-        await client.query(`CREATE DATABASE ${name}`);
-      } finally {
-        await client.end();
-      }
+      const name = await createDatabaseAt(adminUrl, prefix);
       return `postgres://huizhen:unused-password@127.0.0.1:${port}/${name}`;
     },
     stop() {
@@ -159,18 +152,24 @@ function externalCluster(url: string): PostgresCluster {
     adminUrl: url,
     port: Number(new URL(url).port || 5432),
     async createDatabase(prefix = 'huizhen_test') {
-      const name = `${prefix}_${crypto.randomBytes(4).toString('hex')}`;
-      const client = new pg.Client({ connectionString: url });
-      await client.connect();
-      try {
-        await client.query(`CREATE DATABASE ${name}`);
-      } finally {
-        await client.end();
-      }
+      const name = await createDatabaseAt(url, prefix);
       const u = new URL(url);
       u.pathname = `/${name}`;
       return u.toString();
     },
     async stop() {},
   };
+}
+
+/** Creates a uniquely named database through `adminUrl`; returns its name. */
+async function createDatabaseAt(adminUrl: string, prefix: string): Promise<string> {
+  const name = `${prefix}_${crypto.randomBytes(4).toString('hex')}`;
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    await client.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await client.end();
+  }
+  return name;
 }

@@ -28,6 +28,16 @@ export interface ClaimOverrides {
 
 const now = () => Math.floor(Date.now() / 1000);
 
+/** Signs with a running server's own (generated) token key. */
+export function signingContextOf(server: {
+  identity: { tokens: { signingKeyPem: string | null; verifyKeyPem: string } };
+  config: { auth: { issuer: string; audience: string } };
+}): SigningContext {
+  const keys = server.identity.tokens;
+  if (!keys.signingKeyPem) throw new Error('the server has no signing key');
+  return { signingKeyPem: keys.signingKeyPem, verifyKeyPem: keys.verifyKeyPem, issuer: server.config.auth.issuer, audience: server.config.auth.audience };
+}
+
 export function claims(ctx: SigningContext, overrides: ClaimOverrides = {}): Record<string, unknown> {
   const t = now();
   return {
