@@ -8,6 +8,8 @@
  * workers → HTTP/socket edge. If a step fails, what was already started is
  * closed again before the error propagates.
  */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -25,6 +27,16 @@ import { ShutdownSequence, type ShutdownReport } from './lifecycle/ShutdownSeque
 import { RoomRegistry } from './domain/rooms/RoomRegistry.ts';
 import { SelfTestRegistry } from './domain/selftest/SelfTestRegistry.ts';
 import { roomHandlers } from './edge/socket/handlers/room.ts';
+import { recordingHandlers } from './edge/socket/handlers/recording.ts';
+import { RoomBinding } from './edge/socket/RoomBinding.ts';
+import { SIGNATURE_ALGORITHM } from './domain/recordings/manifest.ts';
+import { loadRecordingPolicy, type RecordingPolicy } from './domain/recordings/RecordingPolicy.ts';
+import { RecordingService } from './domain/recordings/RecordingService.ts';
+import { RetentionSweeper } from './domain/recordings/RetentionSweeper.ts';
+import { SegmentUploader } from './domain/recordings/SegmentUploader.ts';
+import { KEY_WRAP_ALGORITHM, LocalRsaKeyService, type KeyEncryptionService } from './pki/KeyEncryptionService.ts';
+import { ManifestSigner } from './pki/ManifestSigner.ts';
+import { RecordingRepository } from './storage/repositories/RecordingRepository.ts';
 import { iceServersFor } from './media/turn.ts';
 import { RoomRepository } from './storage/repositories/RoomRepository.ts';
 import { mediaNetworkFromConfig } from './media/transports.ts';
@@ -52,6 +64,12 @@ export interface HuizhenServer {
   readonly metrics: Metrics;
   readonly tokenIssuer: TokenIssuer | null;
   readonly rooms: RoomRegistry;
+  readonly recordings: RecordingService;
+  readonly uploader: SegmentUploader;
+  readonly retention: RetentionSweeper;
+  readonly recordingPolicy: RecordingPolicy;
+  readonly kek: KeyEncryptionService;
+  readonly manifestSigner: ManifestSigner;
   /** Signaling (diagnostics and tests: e.g. dropping a connection). */
   readonly sockets: SocketServer;
   /** Graceful shutdown in the fixed order. Idempotent. */
@@ -79,20 +97,39 @@ async function build(config: Config, options: StartOptions, shutdown: ShutdownSe
   const log = options.log;
   const metrics = new Metrics();
 
-  // 1. Keys: TLS and token signing (generated on first development start).
+  // 1. Keys and policy: TLS, token signing, recording KEKs and manifest
+  // signing (generated on first development start), the recording policy.
   const identity = loadServerIdentity(config);
   for (const file of identity.generatedFiles) log.info({ file }, 'generated development key material');
+  const recordingPolicy = loadRecordingPolicy(config.recordings.policyDir ?? path.join(ROOT, 'recordings-config'));
+  const recordingKeyDir = config.recordings.keyDir ?? path.join(config.dataDir, 'keys');
+  const generateKeys = config.env === 'development' && !config.recordings.keyDir;
+  const kek = LocalRsaKeyService.load(recordingKeyDir, {
+    generate: generateKeys,
+    ...(config.recordings.activeKekId ? { activeKeyId: config.recordings.activeKekId } : {}),
+  });
+  const manifestSigner = ManifestSigner.load(recordingKeyDir, { generate: generateKeys });
 
   // 2. Database and schema.
   const db = await openDatabase(config, log);
   shutdown.register('close-database', 'database', () => db.close());
   const migrations = await migrate(db);
   log.info({ kind: db.kind, applied: migrations.applied, upToDate: migrations.alreadyApplied }, 'database ready');
-  await new KeyRegistry(db).register({
+  const keyRegistry = new KeyRegistry(db);
+  await keyRegistry.register({
     keyId: identity.tokens.keyId,
     purpose: 'token-signing',
     algorithm: TOKEN_ALGORITHM,
     publicKeyPem: identity.tokens.verifyKeyPem,
+  });
+  for (const k of kek.publicKeys()) {
+    await keyRegistry.register({ keyId: k.keyId, purpose: 'recording-kek', algorithm: KEY_WRAP_ALGORITHM, publicKeyPem: k.publicKeyPem });
+  }
+  await keyRegistry.register({
+    keyId: manifestSigner.keyId,
+    purpose: 'manifest-signing',
+    algorithm: SIGNATURE_ALGORITHM,
+    publicKeyPem: manifestSigner.publicKeyPem,
   });
 
   // 3. Object store (embedded S3 server when none is configured).
@@ -108,6 +145,39 @@ async function build(config: Config, options: StartOptions, shutdown: ShutdownSe
     if (objects.embedded) throw err;
     log.warn({ err: { message: (err as Error).message } }, 'object store unreachable at start; continuing');
   }
+
+  // Recording storage: sealed segments spool locally and upload as they are
+  // sealed; what a previous run left (a crash) is recovered before anything new.
+  const uploader = new SegmentUploader({
+    store: objects.store,
+    spoolDir: config.recordings.spoolDir ?? path.join(config.dataDir, 'spool'),
+    log,
+    objectLock: await objects.store.objectLockEnabled(),
+  });
+  shutdown.register('flush-uploads', 'segment-uploads', async () => {
+    const drained = await uploader.drainAll(10_000);
+    if (!drained) log.warn({ pending: uploader.pending }, 'uploads left spooled for the next start');
+    uploader.close();
+  }, 15_000);
+  metrics.registerUploadSource(uploader);
+  const recordings = new RecordingService({
+    repository: new RecordingRepository(db),
+    uploader,
+    kek,
+    signer: manifestSigner,
+    policy: recordingPolicy,
+    workDir: config.recordings.workDir ?? defaultWorkDir(config.dataDir),
+    log,
+  });
+  const recovered = await recordings.recover();
+  if (recovered.interrupted.length > 0) log.warn({ recordings: recovered.interrupted }, 'finalising recordings interrupted by the last stop');
+  shutdown.register('end-rooms', 'recordings', () => recordings.closeAll(), 30_000);
+  const sweeper = new RetentionSweeper({ repository: new RecordingRepository(db), store: objects.store, log });
+  const sweepTimer = setInterval(() => {
+    sweeper.sweep().catch((err: unknown) => log.error({ err: { message: (err as Error).message } }, 'retention sweep failed'));
+  }, config.recordings.retentionSweepHours * 3600 * 1000);
+  sweepTimer.unref();
+  shutdown.register('stop-accepting', 'retention-sweep', () => clearInterval(sweepTimer));
 
   // 4. Media workers.
   const workers = await WorkerPool.create({
@@ -198,17 +268,28 @@ async function build(config: Config, options: StartOptions, shutdown: ShutdownSe
     log,
     graceMs: config.rooms.reconnectGraceSeconds * 1000,
     adaptVideoToBandwidth: config.rooms.adaptVideoToBandwidth,
+    consentText: {
+      version: recordingPolicy.consent.textVersion,
+      'zh-CN': recordingPolicy.consent.text['zh-CN'],
+      en: recordingPolicy.consent.text.en,
+    },
+    onOpened: (room) => recordings.attach(room),
   });
   shutdown.register('end-rooms', 'consultation-rooms', () => rooms.closeAll('server_shutdown'));
   const sockets: SocketServer = createSocketServer(httpsServer, {
     verifier,
     log,
     metrics,
-    handlersFor: (connection) => ({
-      ...sessionHandlers(connection, verifier),
-      ...selfTestHandlers(connection, selfTests, iceServers),
-      ...roomHandlers(connection, rooms),
-    }),
+    handlersFor: (connection) => {
+      // One room binding per connection, shared by its room and recording handlers.
+      const binding = new RoomBinding(connection.socket);
+      return {
+        ...sessionHandlers(connection, verifier),
+        ...selfTestHandlers(connection, selfTests, iceServers),
+        ...roomHandlers(connection, rooms, binding),
+        ...recordingHandlers(recordings, binding),
+      };
+    },
   });
 
   // Stop accepting connections first; existing ones stay until the rooms
@@ -242,6 +323,12 @@ async function build(config: Config, options: StartOptions, shutdown: ShutdownSe
     tokenIssuer,
     rooms,
     sockets,
+    recordings,
+    uploader,
+    retention: sweeper,
+    recordingPolicy,
+    kek,
+    manifestSigner,
     close: () => shutdown.run(),
   };
 }
@@ -254,6 +341,12 @@ async function closeConnections(server: https.Server, sockets: SocketServer, lis
   const grace = setTimeout(() => server.closeAllConnections(), 5000);
   await listenerClosed;
   clearTimeout(grace);
+}
+
+/** Plaintext segments live in RAM where the machine has /dev/shm; never in the repository. */
+function defaultWorkDir(dataDir: string): string {
+  const tag = crypto.createHash('sha256').update(dataDir).digest('hex').slice(0, 12);
+  return fs.existsSync('/dev/shm') ? path.join('/dev/shm', `huizhen-${tag}`) : path.join(dataDir, 'work');
 }
 
 function isLoopback(host: string): boolean {

@@ -5,7 +5,7 @@
  * Any other variable starting with `HUIZHEN_` is rejected at boot: a
  * misspelt variable would otherwise be silently ignored.
  */
-export type EnvKind = 'string' | 'int' | 'bool' | 'list';
+export type EnvKind = 'string' | 'int' | 'number' | 'bool' | 'list';
 
 export interface EnvVar {
   name: string;
@@ -48,6 +48,12 @@ export const ENV_VARS: readonly EnvVar[] = [
   { name: 'HUIZHEN_TURN_URLS', path: ['turn', 'urls'], kind: 'list' },
   { name: 'HUIZHEN_TURN_SECRET', path: ['turn', 'secret'], kind: 'string', secret: true },
   { name: 'HUIZHEN_TURN_CREDENTIAL_TTL_SECONDS', path: ['turn', 'credentialTtlSeconds'], kind: 'int' },
+  { name: 'HUIZHEN_RECORDINGS_CONFIG_DIR', path: ['recordings', 'policyDir'], kind: 'string' },
+  { name: 'HUIZHEN_RECORDING_KEY_DIR', path: ['recordings', 'keyDir'], kind: 'string' },
+  { name: 'HUIZHEN_RECORDING_KEK_ID', path: ['recordings', 'activeKekId'], kind: 'string' },
+  { name: 'HUIZHEN_RECORDING_WORK_DIR', path: ['recordings', 'workDir'], kind: 'string' },
+  { name: 'HUIZHEN_RECORDING_SPOOL_DIR', path: ['recordings', 'spoolDir'], kind: 'string' },
+  { name: 'HUIZHEN_RETENTION_SWEEP_HOURS', path: ['recordings', 'retentionSweepHours'], kind: 'number' },
   { name: 'HUIZHEN_METRICS_TOKEN', path: ['metrics', 'token'], kind: 'string', secret: true },
   { name: 'HUIZHEN_MEDIA_WORKERS', path: ['media', 'workers'], kind: 'int' },
   { name: 'HUIZHEN_MEDIA_WORKER_LOG_LEVEL', path: ['media', 'workerLogLevel'], kind: 'string' },

@@ -121,6 +121,12 @@ function parseEnvValue(v: EnvVar, raw: string, problems: string[]): Json | undef
         return undefined;
       }
       return Number(raw.trim());
+    case 'number':
+      if (!/^-?\d+(\.\d+)?$/.test(raw.trim())) {
+        problems.push(`${v.name} (${v.path.join('.')}): expected a number, got ${shown(v, raw)}`);
+        return undefined;
+      }
+      return Number(raw.trim());
     case 'bool': {
       const s = raw.trim().toLowerCase();
       if (['true', '1', 'yes', 'on'].includes(s)) return true;
@@ -229,8 +235,16 @@ function humanise(message: string): string {
 
 function resolvePaths(cfg: Config, cwd: string): Config {
   const abs = (p: string | undefined) => (p === undefined ? undefined : path.resolve(cwd, p));
+  const recordingsDir = (p: string | undefined) => (p === undefined ? undefined : path.resolve(cwd, p));
   return {
     ...cfg,
+    recordings: {
+      ...cfg.recordings,
+      policyDir: recordingsDir(cfg.recordings.policyDir),
+      keyDir: recordingsDir(cfg.recordings.keyDir),
+      workDir: recordingsDir(cfg.recordings.workDir),
+      spoolDir: recordingsDir(cfg.recordings.spoolDir),
+    },
     dataDir: path.resolve(cwd, cfg.dataDir),
     tls: { certFile: abs(cfg.tls.certFile), keyFile: abs(cfg.tls.keyFile) },
     auth: {

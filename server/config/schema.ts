@@ -127,6 +127,23 @@ export const configSchema = z
       })
       .prefault({}),
 
+    recordings: z
+      .strictObject({
+        /** Folder of the recording policy files (recording.jsonc). Default: the repository's recordings-config/. */
+        policyDir: z.string().min(1).optional(),
+        /** Folder of the key-encryption keys and the manifest-signing key. Default: <dataDir>/keys (generated in development). */
+        keyDir: z.string().min(1).optional(),
+        /** Key id (16 hex digits) of the KEK new recordings are wrapped with; default the newest key file. */
+        activeKekId: z.string().regex(/^[0-9a-f]{16}$/, 'must be 16 hex digits (the key file name part)').optional(),
+        /** Where ffmpeg writes plaintext segments for the moment before sealing. Default: RAM (/dev/shm) when present. */
+        workDir: z.string().min(1).optional(),
+        /** Where sealed segments wait for upload. Default: <dataDir>/spool. */
+        spoolDir: z.string().min(1).optional(),
+        /** How often expired recordings are destroyed, in hours. */
+        retentionSweepHours: z.number().min(0.01).max(24 * 7).default(24),
+      })
+      .prefault({}),
+
     metrics: z
       .strictObject({
         /** When set, GET /metrics requires `Authorization: Bearer <token>` (Prometheus `authorization`). */
@@ -186,6 +203,7 @@ export const configSchema = z
         [!cfg.database.url, ['database', 'url'], 'is required in production (PostgreSQL)'],
         [!cfg.objectStore.endpoint, ['objectStore', 'endpoint'], 'is required in production (S3/MinIO)'],
         [!cfg.objectStore.accessKeyId, ['objectStore', 'accessKeyId'], 'is required in production'],
+        [!cfg.recordings.keyDir, ['recordings', 'keyDir'], 'is required in production (recording KEK and manifest-signing key)'],
       ];
       for (const [missing, path, message] of required) {
         if (missing) ctx.addIssue({ code: 'custom', path, message });

@@ -52,6 +52,26 @@ export class Metrics {
     });
   }
 
+  /** Recording uploads waiting in the spool, and how far behind they are. */
+  registerUploadSource(source: { pending: number; uploadLagSeconds(): number }): void {
+    new client.Gauge({
+      name: 'huizhen_recording_upload_lag_seconds',
+      help: 'Age of the oldest sealed recording segment still waiting for upload (0 when none).',
+      registers: [this.registry],
+      collect() {
+        this.set(source.uploadLagSeconds());
+      },
+    });
+    new client.Gauge({
+      name: 'huizhen_recording_uploads_pending',
+      help: 'Sealed recording objects spooled locally and waiting for upload.',
+      registers: [this.registry],
+      collect() {
+        this.set(source.pending);
+      },
+    });
+  }
+
   /**
    * Exposes per-worker CPU and memory, sampled from
    * `worker.getResourceUsage()` at scrape time.

@@ -50,6 +50,24 @@ export interface ChatMessage {
 
 export type RecordingState = { state: 'off' } | { state: 'recording'; since: string };
 
+/** Whether the patient's consent to record this visit is on record. */
+export type ConsentState =
+  | { state: 'none' }
+  | {
+      state: 'given';
+      patientUserId: string;
+      method: 'in_app' | 'verbal_witnessed' | 'written';
+      textVersion: string;
+      consentedAt: string;
+    };
+
+/** The consent text the patient agrees to (from the hospital's recording policy). */
+export interface ConsentText {
+  version: string;
+  'zh-CN': string;
+  en: string;
+}
+
 /** Why a room closed for everyone (closed set, shown translated). */
 export type RoomCloseReason = 'visit_ended' | 'server_shutdown';
 
@@ -75,6 +93,8 @@ export interface AdmittedState {
   routerRtpCapabilities: RtpCapabilities;
   iceServers: Array<{ urls: string[]; username?: string; credential?: string }>;
   recording: RecordingState;
+  consent: ConsentState;
+  consentText: ConsentText;
   chat: ChatMessage[];
   /** Only for those who may admit. */
   lobby: LobbyEntry[];

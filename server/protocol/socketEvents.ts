@@ -27,6 +27,7 @@ import type {
   PeerInfo,
   PeerLeaveReason,
   RecordingState,
+  ConsentState,
   RoomCloseReason,
 } from './room.ts';
 import type { Role } from './roles.ts';
@@ -149,6 +150,19 @@ export interface Requests {
   'room:end': { request: Record<string, never>; response: Record<string, never> };
   'room:leave': { request: Record<string, never>; response: Record<string, never> };
   'chat:send': { request: { text: string }; response: ChatMessage };
+
+  /**
+   * Consent to record this visit: the patient agrees in the app
+   * (`in_app`), or the host records a patient's verbal or written consent.
+   * `textVersion` is the version of the consent text that was shown.
+   */
+  'recording:giveConsent': {
+    request: { method: 'in_app' | 'verbal_witnessed' | 'written'; patientUserId?: string; textVersion: string };
+    response: ConsentState;
+  };
+  'recording:withdrawConsent': { request: Record<string, never>; response: Record<string, never> };
+  'recording:start': { request: Record<string, never>; response: RecordingState };
+  'recording:stop': { request: Record<string, never>; response: Record<string, never> };
 }
 
 export type RequestName = keyof Requests;
@@ -192,6 +206,7 @@ export interface ServerToClientEvents {
   /** Another participant started or stopped a source. */
   'room:peerMedia': (notice: { peerId: string; producers: PeerInfo['producers'] }) => void;
   'room:recording': (state: RecordingState) => void;
+  'room:consent': (state: ConsentState) => void;
   /**
    * The room's media server failed and the room was rebuilt on another one:
    * transports, producers and consumers are gone; create them again.

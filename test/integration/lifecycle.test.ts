@@ -5,6 +5,8 @@ import { expect } from 'chai';
 import jwt from 'jsonwebtoken';
 import { SHUTDOWN_PHASES } from '../../server/lifecycle/ShutdownSequence.ts';
 import { createCertificateAuthority, issueServerCertificate } from '../../server/pki/certificates.ts';
+import { LocalRsaKeyService } from '../../server/pki/KeyEncryptionService.ts';
+import { ManifestSigner } from '../../server/pki/ManifestSigner.ts';
 import { EmbeddedS3Server } from '../../server/storage/objects/index.ts';
 import { sharedPostgres } from '../support/postgres.ts';
 import { runNode } from '../support/process.ts';
@@ -118,6 +120,10 @@ describe('production mode with hospital-provided keys', function () {
     const ca = createCertificateAuthority({ commonName: '某某县人民医院 CA' }, 30);
     const tls = issueServerCertificate(ca, { subject: { commonName: 'huizhen.hospital.local' }, dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], days: 30 });
     const tokenKeys = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    // The hospital's recording keys, prepared beforehand (as an operator would).
+    const recordingKeys = path.join(dir, 'recording-keys');
+    LocalRsaKeyService.load(recordingKeys, { generate: true });
+    ManifestSigner.load(recordingKeys, { generate: true });
     const s3 = await EmbeddedS3Server.start({ directory: tempDir(), port: 0, bucket: 'huizhen' });
     const server = await startTestServer({
       databaseUrl: await (await sharedPostgres()).createDatabase(),
@@ -129,6 +135,7 @@ describe('production mode with hospital-provided keys', function () {
         HUIZHEN_S3_ENDPOINT: s3.endpoint,
         HUIZHEN_S3_ACCESS_KEY_ID: 'S3RVER',
         HUIZHEN_S3_SECRET_ACCESS_KEY: 'S3RVER',
+        HUIZHEN_RECORDING_KEY_DIR: recordingKeys,
       },
     });
     try {

@@ -17,7 +17,8 @@
  * - When the router's worker dies, the room moves to a live worker and
  *   tells every participant to set its media up again.
  */
-import type { Consumer, DtlsParameters, IceParameters, MediaKind, RtpCapabilities, RtpParameters } from 'mediasoup/types';
+import { EventEmitter } from 'node:events';
+import type { Consumer, DtlsParameters, IceParameters, MediaKind, Producer, Router, RtpCapabilities, RtpParameters } from 'mediasoup/types';
 import type { Logger } from 'pino';
 import { ForbiddenError, InvalidStateError, MediaUnavailableError, NotFoundError, ValidationError } from '../../errors.ts';
 import type { MediaNetwork } from '../../media/transports.ts';
@@ -34,8 +35,11 @@ import type {
   PeerLeaveReason,
   RecordingState,
   RoomCloseReason,
+  ConsentState,
+  ConsentText,
 } from '../../protocol/room.ts';
 import type { IceServer, ServerToClientEvents, TransportOptions } from '../../protocol/socketEvents.ts';
+import type { LiveRole } from '../../protocol/roles.ts';
 import type { RoomRepository } from '../../storage/repositories/RoomRepository.ts';
 import { BandwidthController } from './BandwidthController.ts';
 import { entersDirectly } from './capabilities.ts';
@@ -45,6 +49,23 @@ import { Participant, type ParticipantIdentity } from './Participant.ts';
 import { ParticipantMedia, type Direction, type ProducerEntry } from './ParticipantMedia.ts';
 import type { PeerConnection } from './PeerConnection.ts';
 import { RoomMedia } from './RoomMedia.ts';
+
+/** A producer of the room with its owner, for recording. */
+export interface RoomProducer {
+  producer: Producer;
+  router: Router;
+  source: MediaSource;
+  peerId: string;
+  userId: string;
+  role: LiveRole;
+}
+
+export interface RoomObserverEvents {
+  /** A participant started sending a source. */
+  producer: [RoomProducer];
+  /** The room closed (visit ended, emptied, shut down). Emitted once. */
+  close: [RoomCloseReason | 'empty'];
+}
 
 export interface RoomDeps {
   roomId: string;
@@ -58,6 +79,8 @@ export interface RoomDeps {
   graceMs: number;
   /** Whether the bandwidth policy runs on receive transports. */
   adaptVideoToBandwidth: boolean;
+  /** The consent text participants are shown (recording policy). */
+  consentText: ConsentText;
   /** Called once, when the room has closed (ended, emptied or shut down). */
   onClosed: () => void;
 }
@@ -71,6 +94,8 @@ type Send = <E extends keyof ServerToClientEvents>(event: E, ...args: Parameters
 
 export class Room {
   readonly id: string;
+  /** Room events for other parts of the domain (recording). */
+  readonly observer = new EventEmitter<RoomObserverEvents>();
   readonly #deps: RoomDeps;
   readonly #log: Logger;
   readonly #chat: ChatLog;
@@ -85,6 +110,7 @@ export class Room {
   #routerMedia: RoomMedia | null;
   #activeSpeaker: string | null = null;
   #recording: RecordingState = { state: 'off' };
+  #consent: ConsentState = { state: 'none' };
   #closed = false;
 
   private constructor(deps: RoomDeps, media: RoomMedia, chat: ChatLog) {
@@ -120,6 +146,32 @@ export class Room {
 
   get size(): number {
     return this.#participants.size;
+  }
+
+  /** Everything being sent in the room now, with its owner. */
+  producers(): RoomProducer[] {
+    const media = this.#routerMedia;
+    if (!media || media.closed) return [];
+    const result: RoomProducer[] = [];
+    for (const p of this.#participants.values()) {
+      if (!p.inRoom) continue;
+      for (const { producer, source } of this.#media.get(p.peerId)?.producers() ?? []) {
+        result.push({ producer, router: media.router, source, peerId: p.peerId, userId: p.identity.userId, role: p.identity.role });
+      }
+    }
+    return result;
+  }
+
+  /** Those in the room (admitted, or within the reconnect grace period). */
+  members(): Array<{ peerId: string; userId: string; role: LiveRole; displayName: string | null }> {
+    return [...this.#participants.values()]
+      .filter((p) => p.inRoom)
+      .map((p) => ({ peerId: p.peerId, ...p.identity }));
+  }
+
+  /** Sends to every participant in the room (consent and recording notices). */
+  broadcast<E extends keyof ServerToClientEvents>(event: E, ...args: Parameters<ServerToClientEvents[E]>): void {
+    this.#broadcast((s) => s(event, ...args));
   }
 
   /** Participants in the room (not the lobby), by user id (diagnostics, tests). */
@@ -248,6 +300,7 @@ export class Room {
     this.#media.clear();
     this.#routerMedia?.close();
     this.#log.info({ reason }, 'room closed');
+    this.observer.emit('close', reason);
     this.#deps.onClosed();
   }
 
@@ -322,6 +375,7 @@ export class Room {
     for (const other of this.#participants.values()) {
       if (other !== p) this.#consume(other, p, entry);
     }
+    this.observer.emit('producer', { producer, router: media.router, source, peerId, userId: p.identity.userId, role: p.identity.role });
     return producer.id;
   }
 
@@ -399,6 +453,11 @@ export class Room {
     this.#broadcast((s) => s('room:recording', state));
   }
 
+  setConsentState(state: ConsentState): void {
+    this.#consent = state;
+    this.#broadcast((s) => s('room:consent', state));
+  }
+
   // --- Internals ----------------------------------------------------------------
 
   #resume(identity: ParticipantIdentity, connection: PeerConnection, resume: { peerId: string; resumeToken: string }): AdmittedState {
@@ -436,6 +495,8 @@ export class Room {
       routerRtpCapabilities: this.#currentMedia().router.rtpCapabilities,
       iceServers: this.#deps.iceServers(p.identity.userId),
       recording: this.#recording,
+      consent: this.#consent,
+      consentText: this.#deps.consentText,
       chat: this.#chat.history(),
       lobby: p.capabilities.admit ? this.#lobbyEntries() : [],
       resumed,
@@ -476,6 +537,7 @@ export class Room {
     clearInterval(this.#qualityTimer);
     this.#routerMedia?.close();
     this.#log.info('room empty; closed');
+    this.observer.emit('close', 'empty');
     this.#deps.onClosed();
   }
 

@@ -8,7 +8,10 @@ import { Room as RoomImpl } from './Room.ts';
 import type { RoomCloseReason } from '../../protocol/room.ts';
 import { InvalidStateError } from '../../errors.ts';
 
-export type RoomRegistryDeps = Omit<RoomDeps, 'roomId' | 'onClosed' | 'log'> & { log: RoomDeps['log'] };
+export type RoomRegistryDeps = Omit<RoomDeps, 'roomId' | 'onClosed'> & {
+  /** Runs before a newly opened room is handed out (recording attaches here). */
+  onOpened?: (room: Room) => Promise<void>;
+};
 
 export class RoomRegistry {
   readonly #deps: RoomRegistryDeps;
@@ -42,13 +45,20 @@ export class RoomRegistry {
   }
 
   async #open(roomId: string): Promise<Room> {
+    const { onOpened, ...deps } = this.#deps;
     const room: Room = await RoomImpl.open({
-      ...this.#deps,
+      ...deps,
       roomId,
       onClosed: () => {
         if (this.#rooms.get(roomId) === room) this.#rooms.delete(roomId);
       },
     });
+    try {
+      await onOpened?.(room);
+    } catch (err) {
+      room.close('server_shutdown');
+      throw err;
+    }
     if (this.#closed) {
       room.close('server_shutdown');
       throw new InvalidStateError('the server is shutting down');

@@ -158,4 +158,12 @@ export const requestSchemas: RequestSchemas = {
   'room:end': empty,
   'room:leave': empty,
   'chat:send': z.strictObject({ text: z.string().min(1).max(MAX_CHAT_LENGTH * 2) }),
+  'recording:giveConsent': z.strictObject({
+    method: z.enum(['in_app', 'verbal_witnessed', 'written']),
+    patientUserId: z.string().min(1).max(128).regex(/^[A-Za-z0-9._:@-]+$/, 'must be a user id').optional(),
+    textVersion: z.string().min(1).max(64),
+  }),
+  'recording:withdrawConsent': empty,
+  'recording:start': empty,
+  'recording:stop': empty,
 };

@@ -17,6 +17,8 @@ export interface PutOptions {
   /** Required when the body is a stream. */
   contentLength?: number;
   metadata?: Record<string, string>;
+  /** S3 Object Lock (compliance mode): the object cannot be deleted before this. */
+  retainUntil?: Date;
 }
 
 /** Inclusive byte range, like HTTP Range. */
@@ -37,6 +39,8 @@ export interface ObjectStore {
   delete(key: string): Promise<void>;
   /** Creates the bucket when it does not exist. */
   ensureBucket(): Promise<void>;
+  /** Whether the bucket has Object Lock enabled (retention can be set per object). */
+  objectLockEnabled(): Promise<boolean>;
   /** Resolves when the bucket answers within `timeoutMs`. */
   ping(timeoutMs?: number): Promise<void>;
   /** Idempotent. */

@@ -14,6 +14,7 @@ import {
   HeadObjectCommand,
   HeadBucketCommand,
   CreateBucketCommand,
+  GetObjectLockConfigurationCommand,
   DeleteObjectCommand,
   ListObjectsV2Command,
   S3ServiceException,
@@ -66,6 +67,7 @@ export class S3ObjectStore implements ObjectStore {
       ContentLength: length,
       ContentType: options.contentType ?? 'application/octet-stream',
       Metadata: options.metadata,
+      ...(options.retainUntil ? { ObjectLockMode: 'COMPLIANCE' as const, ObjectLockRetainUntilDate: options.retainUntil } : {}),
     });
     const out = await this.#call(key, () => this.#client.send(command));
     return { etag: out.ETag ?? null };
@@ -142,6 +144,16 @@ export class S3ObjectStore implements ObjectStore {
         return;
       }
       throw new ServiceUnavailableError('object store is unreachable', { cause: err });
+    }
+  }
+
+  async objectLockEnabled(): Promise<boolean> {
+    try {
+      const out = await this.#client.send(new GetObjectLockConfigurationCommand({ Bucket: this.bucket }));
+      return out.ObjectLockConfiguration?.ObjectLockEnabled === 'Enabled';
+    } catch {
+      // Not configured, or a server without Object Lock (the embedded one).
+      return false;
     }
   }
 

@@ -6,42 +6,27 @@
  * so no request can act as someone else.
  */
 import { ForbiddenError, InvalidStateError } from '../../../errors.ts';
-import type { PeerConnection } from '../../../domain/rooms/PeerConnection.ts';
-import type { Room } from '../../../domain/rooms/Room.ts';
 import type { RoomRegistry } from '../../../domain/rooms/RoomRegistry.ts';
 import { isLiveRole } from '../../../protocol/roles.ts';
-import type { ServerToClientEvents } from '../../../protocol/socketEvents.ts';
+import type { RoomBinding } from '../RoomBinding.ts';
 import type { RequestHandlers } from '../requestRouter.ts';
 import type { ConnectionContext } from '../socketServer.ts';
 
 type RoomRequest = Extract<keyof RequestHandlers, `room:${string}` | `chat:${string}`>;
 type RoomHandlers = Pick<RequestHandlers, RoomRequest>;
 
-export function roomHandlers({ socket, clock, log }: ConnectionContext, rooms: RoomRegistry): RoomHandlers {
-  const connection: PeerConnection = {
-    id: socket.data.connectionId,
-    send: (event, ...args) => {
-      (socket.emit as (e: keyof ServerToClientEvents, ...a: unknown[]) => boolean)(event, ...args);
-    },
-  };
-  let binding: { room: Room; peerId: string } | null = null;
-
-  /** The room and participant of this connection, or INVALID_STATE. */
-  const bound = (): { room: Room; peerId: string } => {
-    if (!binding || binding.room.closed) throw new InvalidStateError('join the room first');
-    // After a resume elsewhere, this connection no longer speaks for the participant.
-    if (binding.room.participant(binding.peerId).connection !== connection) {
-      throw new InvalidStateError('this participant continues on another connection');
-    }
-    return binding;
-  };
+export function roomHandlers({ socket, clock, log }: ConnectionContext, rooms: RoomRegistry, binding: RoomBinding): RoomHandlers {
+  const { connection } = binding;
+  const bound = () => binding.require();
 
   socket.on('disconnect', () => {
-    if (binding && !binding.room.closed) binding.room.connectionLost(binding.peerId, connection);
+    const b = binding.current;
+    if (b) b.room.connectionLost(b.peerId, connection);
   });
   clock.on('expired', () => {
-    if (binding && !binding.room.closed) binding.room.leave(binding.peerId, 'token_expired', connection);
-    binding = null;
+    const b = binding.current;
+    if (b) b.room.leave(b.peerId, 'token_expired', connection);
+    binding.set(null);
   });
 
   return {
@@ -49,21 +34,20 @@ export function roomHandlers({ socket, clock, log }: ConnectionContext, rooms: R
       const identity = clock.identity;
       if (!isLiveRole(identity.role)) throw new ForbiddenError('This role cannot join a live consultation.');
       if (!identity.roomId) throw new ForbiddenError('This token does not admit to a consultation room.');
-      if (binding && !binding.room.closed && stillPresent(binding)) {
-        throw new InvalidStateError('this connection has already joined');
-      }
+      if (binding.stillPresent()) throw new InvalidStateError('this connection has already joined');
       const room = await rooms.room(identity.roomId);
       const result = room.join(
         { userId: identity.userId, role: identity.role, displayName: identity.displayName },
         connection,
         resume,
       );
-      binding = { room, peerId: result.status === 'admitted' ? result.self.peerId : result.peerId };
-      log.info({ roomId: room.id, peerId: binding.peerId, status: result.status }, 'joined room');
+      const peerId = result.status === 'admitted' ? result.self.peerId : result.peerId;
+      binding.set({ room, peerId });
+      log.info({ roomId: room.id, peerId, status: result.status }, 'joined room');
       // The connection may have dropped, or the token run out, while the room
       // opened: the disconnect and expiry handlers found no binding then.
-      if (clock.expired) room.leave(binding.peerId, 'token_expired', connection);
-      else if (socket.disconnected) room.connectionLost(binding.peerId, connection);
+      if (clock.expired) room.leave(peerId, 'token_expired', connection);
+      else if (socket.disconnected) room.connectionLost(peerId, connection);
       return result;
     },
     'room:setRtpCapabilities': async ({ rtpCapabilities }) => {
@@ -136,13 +120,13 @@ export function roomHandlers({ socket, clock, log }: ConnectionContext, rooms: R
     'room:end': async () => {
       const { room, peerId } = bound();
       await room.end(peerId);
-      binding = null;
+      binding.set(null);
       return {};
     },
     'room:leave': async () => {
       const { room, peerId } = bound();
       room.leave(peerId);
-      binding = null;
+      binding.set(null);
       return {};
     },
     'chat:send': async ({ text }) => {
@@ -150,13 +134,4 @@ export function roomHandlers({ socket, clock, log }: ConnectionContext, rooms: R
       return room.sendChat(peerId, text);
     },
   };
-}
-
-function stillPresent(binding: { room: Room; peerId: string }): boolean {
-  try {
-    binding.room.participant(binding.peerId);
-    return true;
-  } catch {
-    return false;
-  }
 }

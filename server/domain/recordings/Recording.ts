@@ -1,0 +1,186 @@
+/**
+ * One recording of a visit, while it runs: a TrackRecorder per recorded
+ * producer (tracks start when a participant starts sending and end when
+ * they stop), and a sealing queue that turns each finished plaintext
+ * segment into a sealed, chained, spooled segment — in one order, one at a
+ * time — and deletes the plaintext.
+ *
+ *   recording ──stop──▶ stopping ──all tracks closed, all segments sealed──▶ stopped
+ *
+ * Finalising (manifest, upload) is RecordingService's job once stopped.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Producer, Router } from 'mediasoup/types';
+import type { Logger } from 'pino';
+import type { MediaSource } from '../../protocol/room.ts';
+import type { RecordingRepository } from '../../storage/repositories/RecordingRepository.ts';
+import { chainLink, type StopReason } from './manifest.ts';
+import { sealSegment, sha256 } from './sealing.ts';
+import type { SegmentUploader } from './SegmentUploader.ts';
+import { TrackRecorder, type FinishedSegment } from './TrackRecorder.ts';
+
+export interface RecordedProducer {
+  producer: Producer;
+  router: Router;
+  source: MediaSource;
+  userId: string;
+  role: string;
+}
+
+export interface RecordingDeps {
+  recordingId: string;
+  roomId: string;
+  dataKey: Buffer;
+  startedAt: number;
+  retainUntil: Date;
+  segmentSeconds: number;
+  sources: readonly MediaSource[];
+  workDir: string;
+  repository: RecordingRepository;
+  uploader: SegmentUploader;
+  log: Logger;
+}
+
+export type RecordingState = { kind: 'recording' } | { kind: 'stopping'; reason: StopReason } | { kind: 'stopped'; reason: StopReason };
+
+export function segmentObjectKey(recordingId: string, trackId: string, index: number): string {
+  return `recordings/${recordingId}/${trackId}/${String(index).padStart(6, '0')}.seg`;
+}
+
+/** The spool file of a sealed segment (inside the recording's spool folder). */
+export function spoolName(trackId: string, index: number): string {
+  return `${trackId}-${String(index).padStart(6, '0')}.seg`;
+}
+
+export function manifestObjectKey(recordingId: string): string {
+  return `recordings/${recordingId}/manifest.json`;
+}
+
+export class Recording {
+  readonly id: string;
+  readonly #deps: RecordingDeps;
+  readonly #log: Logger;
+  readonly #tracks = new Map<string, { recorder: TrackRecorder | null; producerId: string }>();
+  #state: RecordingState = { kind: 'recording' };
+  /** Sealing happens one segment at a time, in the order ffmpeg finished them. */
+  #sealing: Promise<void> = Promise.resolve();
+  #trackSeq = 0;
+
+  constructor(deps: RecordingDeps) {
+    this.id = deps.recordingId;
+    this.#deps = deps;
+    this.#log = deps.log.child({ recordingId: deps.recordingId });
+    fs.mkdirSync(this.#dir, { recursive: true, mode: 0o700 });
+  }
+
+  get state(): RecordingState {
+    return this.#state;
+  }
+
+  /** ISO 8601 start time. */
+  get startedAt(): string {
+    return new Date(this.#deps.startedAt).toISOString();
+  }
+
+  get #dir(): string {
+    return path.join(this.#deps.workDir, this.id);
+  }
+
+  /** Starts recording a producer (a track that starts now, possibly late). */
+  async addProducer(p: RecordedProducer): Promise<void> {
+    if (this.#state.kind !== 'recording' || !this.#deps.sources.includes(p.source)) return;
+    if ([...this.#tracks.values()].some((t) => t.producerId === p.producer.id)) return;
+    const trackId = `t${String(++this.#trackSeq).padStart(3, '0')}-${p.source}`;
+    const slot: { recorder: TrackRecorder | null; producerId: string } = { recorder: null, producerId: p.producer.id };
+    this.#tracks.set(trackId, slot);
+    const startOffsetMs = Date.now() - this.#deps.startedAt;
+    try {
+      const recorder = await TrackRecorder.start({
+        router: p.router,
+        producer: p.producer,
+        trackId,
+        dir: path.join(this.#dir, trackId),
+        segmentSeconds: this.#deps.segmentSeconds,
+        log: this.#log,
+        onSegment: (segment) => this.#queueSeal(trackId, segment),
+      });
+      slot.recorder = recorder;
+      await this.#deps.repository.addTrack(this.id, {
+        trackId,
+        userId: p.userId,
+        role: p.role,
+        source: p.source,
+        kind: p.producer.kind,
+        codec: recorder.format.codec,
+        container: recorder.format.container,
+        startOffsetMs,
+        endOffsetMs: null,
+      });
+      // Stopped while it was starting, or its producer went meanwhile.
+      if (this.#state.kind !== 'recording' || p.producer.closed) await this.#endTrack(trackId);
+      else p.producer.observer.once('close', () => void this.#endTrack(trackId));
+    } catch (err) {
+      this.#tracks.delete(trackId);
+      this.#log.error({ trackId, err: { message: (err as Error).message } }, 'could not record a track');
+    }
+  }
+
+  /**
+   * Stops every track, waits for their last segments to be sealed, and
+   * deletes the work directory. Idempotent.
+   */
+  async stop(reason: StopReason): Promise<void> {
+    if (this.#state.kind === 'recording') this.#state = { kind: 'stopping', reason };
+    const finalReason = this.#state.kind === 'stopping' || this.#state.kind === 'stopped' ? this.#state.reason : reason;
+    await Promise.all([...this.#tracks.keys()].map((trackId) => this.#endTrack(trackId)));
+    await this.#sealing;
+    fs.rmSync(this.#dir, { recursive: true, force: true });
+    this.#state = { kind: 'stopped', reason: finalReason };
+  }
+
+  async #endTrack(trackId: string): Promise<void> {
+    const slot = this.#tracks.get(trackId);
+    if (!slot?.recorder) return;
+    await slot.recorder.stop();
+    await this.#deps.repository.endTrack(this.id, trackId, Date.now() - this.#deps.startedAt).catch(() => undefined);
+  }
+
+  #queueSeal(trackId: string, segment: FinishedSegment): void {
+    this.#sealing = this.#sealing
+      .then(() => this.#seal(trackId, segment))
+      .catch((err: unknown) => {
+        // The plaintext is never left behind, sealed or not.
+        fs.rmSync(segment.file, { force: true });
+        this.#log.error({ trackId, index: segment.index, err: { message: (err as Error).message } }, 'could not seal a segment');
+      });
+  }
+
+  async #seal(trackId: string, segment: FinishedSegment): Promise<void> {
+    const plaintext = fs.readFileSync(segment.file);
+    // Sealed in memory; the plaintext file goes before anything else happens.
+    const sealed = sealSegment(this.#deps.dataKey, { recordingId: this.id, trackId, index: segment.index }, plaintext);
+    fs.rmSync(segment.file, { force: true });
+    plaintext.fill(0);
+
+    // Durable (spooled) before it joins the chain: a segment in the chain
+    // always has its ciphertext somewhere.
+    const objectKey = segmentObjectKey(this.id, trackId, segment.index);
+    const name = spoolName(trackId, segment.index);
+    this.#deps.uploader.writeSpool(this.id, name, sealed);
+    const stored = await this.#deps.repository.appendSegment(
+      this.id,
+      { trackId, index: segment.index, objectKey, bytes: sealed.length, sha256: sha256(sealed), durationMs: segment.durationMs },
+      chainLink,
+    );
+    this.#deps.uploader.enqueue({
+      group: this.id,
+      name,
+      objectKey,
+      contentType: 'application/octet-stream',
+      retainUntil: this.#deps.retainUntil,
+      spooledAt: Date.now(),
+      onUploaded: () => this.#deps.repository.markUploaded(this.id, stored.seq),
+    });
+  }
+}

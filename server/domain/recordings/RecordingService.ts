@@ -1,0 +1,350 @@
+/**
+ * Recording of consultations: consent first, then encrypted recording of
+ * every source the policy names, finalised into a signed manifest in object
+ * storage within seconds of the end; recovery after a crash; retention.
+ *
+ * Rules:
+ * - Nothing is recorded without an active consent for the visit: given in
+ *   the app by the patient, or recorded by the host as witnessed verbally
+ *   or in writing, for a patient in the room, against the current consent
+ *   text version.
+ * - Recording stops when the host stops it, when consent is withdrawn (by
+ *   the patient or the host), when the visit ends, or at shutdown. Everyone
+ *   in the room sees the recording state.
+ * - Each recording has its own data key, wrapped by the hospital's KEK;
+ *   only the wrapped key is stored.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import type { Logger } from 'pino';
+import { ForbiddenError, InvalidStateError, ValidationError } from '../../errors.ts';
+import type { KeyEncryptionService } from '../../pki/KeyEncryptionService.ts';
+import type { ManifestSigner } from '../../pki/ManifestSigner.ts';
+import type { ConsentState, RecordingState as ClientRecordingState } from '../../protocol/room.ts';
+import type { ConsentMethod, RecordingRepository, StoredRecording } from '../../storage/repositories/RecordingRepository.ts';
+import type { Room } from '../rooms/Room.ts';
+import { CHAIN_GENESIS, MANIFEST_FORMAT, signManifest, type Manifest, type StopReason } from './manifest.ts';
+import { Recording, manifestObjectKey, spoolName } from './Recording.ts';
+import type { RecordingPolicy } from './RecordingPolicy.ts';
+import { CIPHER, newDataKey } from './sealing.ts';
+import type { SegmentUploader } from './SegmentUploader.ts';
+
+export interface RecordingServiceDeps {
+  repository: RecordingRepository;
+  uploader: SegmentUploader;
+  kek: KeyEncryptionService;
+  signer: ManifestSigner;
+  policy: RecordingPolicy;
+  workDir: string;
+  log: Logger;
+  /** Called after each recording is durably finalised (tests, metrics). */
+  onFinalized?: (recordingId: string, status: 'complete' | 'interrupted') => void;
+}
+
+interface Actor {
+  userId: string;
+  role: string;
+}
+
+const YEAR_MS = 365.25 * 24 * 3600 * 1000;
+
+export class RecordingService {
+  readonly #deps: RecordingServiceDeps;
+  readonly #log: Logger;
+  /** The running recording of each room. */
+  readonly #active = new Map<string, Recording>();
+  /** Stops in progress (finalising), so shutdown can wait for them. */
+  readonly #stopping = new Set<Promise<void>>();
+  #closed = false;
+
+  constructor(deps: RecordingServiceDeps) {
+    this.#deps = deps;
+    this.#log = deps.log.child({ component: 'recordings' });
+    fs.mkdirSync(deps.workDir, { recursive: true, mode: 0o700 });
+  }
+
+  get policy(): RecordingPolicy {
+    return this.#deps.policy;
+  }
+
+  /**
+   * Follows a room from its opening: its consent state, new producers
+   * joining a running recording, and its closing stopping it.
+   */
+  async attach(room: Room): Promise<void> {
+    room.setConsentState(await this.consentState(room.id));
+    room.observer.on('producer', (p) => {
+      const recording = this.#active.get(room.id);
+      if (recording) void recording.addProducer(p);
+    });
+    room.observer.once('close', (reason) => {
+      const stopReason: StopReason = reason === 'visit_ended' ? 'visit_ended' : reason === 'server_shutdown' ? 'server_shutdown' : 'stopped';
+      void this.#stop(room, stopReason);
+    });
+  }
+
+  recordingState(roomId: string): ClientRecordingState {
+    const recording = this.#active.get(roomId);
+    return recording && recording.state.kind === 'recording' ? { state: 'recording', since: recording.startedAt } : { state: 'off' };
+  }
+
+  async consentState(roomId: string): Promise<ConsentState> {
+    const consent = await this.#deps.repository.activeConsent(roomId);
+    return consent
+      ? {
+          state: 'given',
+          patientUserId: consent.patientUserId,
+          method: consent.method,
+          textVersion: consent.textVersion,
+          consentedAt: consent.consentedAt.toISOString(),
+        }
+      : { state: 'none' };
+  }
+
+  /**
+   * Records consent. A patient gives it for themselves in the app; a host
+   * records it on behalf of a patient in the room, as witnessed verbally or
+   * given in writing.
+   */
+  async giveConsent(room: Room, by: Actor, input: { method: ConsentMethod; patientUserId?: string; textVersion: string }): Promise<ConsentState> {
+    const { policy } = this.#deps;
+    if (input.textVersion !== policy.consent.textVersion) {
+      throw new InvalidStateError('the consent text has changed; read the current text and agree again');
+    }
+    let patientUserId: string;
+    if (by.role === 'patient') {
+      if (input.method !== 'in_app') throw new ValidationError('a patient gives consent in the app');
+      patientUserId = by.userId;
+    } else if (by.role === 'host') {
+      if (input.method === 'in_app') throw new ValidationError('the host records verbal or written consent');
+      if (!input.patientUserId) throw new ValidationError('name the patient whose consent is recorded');
+      patientUserId = input.patientUserId;
+    } else {
+      throw new ForbiddenError('Only the patient, or the host on their behalf, can give consent.');
+    }
+    const patientHere = room.members().some((m) => m.userId === patientUserId && m.role === 'patient');
+    if (!patientHere) throw new InvalidStateError('that patient is not in the room');
+    const consent = await this.#deps.repository.recordConsent({
+      consentId: crypto.randomUUID(),
+      roomId: room.id,
+      patientUserId,
+      method: input.method,
+      recordedBy: by.userId,
+      textVersion: policy.consent.textVersion,
+    });
+    this.#log.info({ roomId: room.id, consentId: consent.consentId, method: consent.method, recordedBy: by.userId }, 'recording consent given');
+    const state = await this.consentState(room.id);
+    room.setConsentState(state);
+    return state;
+  }
+
+  /** Withdraws consent (the patient, or the host for them); a running recording stops at once. */
+  async withdrawConsent(room: Room, by: Actor): Promise<void> {
+    if (by.role !== 'patient' && by.role !== 'host') throw new ForbiddenError('Only the patient or the host can withdraw consent.');
+    const consent = await this.#deps.repository.activeConsent(room.id);
+    if (!consent) throw new InvalidStateError('there is no consent to withdraw');
+    if (by.role === 'patient' && consent.patientUserId !== by.userId) throw new ForbiddenError('This consent was given by another patient.');
+    await this.#deps.repository.withdrawConsent(room.id, by.userId);
+    this.#log.info({ roomId: room.id, consentId: consent.consentId, by: by.userId }, 'recording consent withdrawn');
+    room.setConsentState({ state: 'none' });
+    await this.#stop(room, 'consent_withdrawn');
+  }
+
+  async start(room: Room, by: Actor): Promise<ClientRecordingState> {
+    if (by.role !== 'host') throw new ForbiddenError('Only the host starts a recording.');
+    if (this.#closed) throw new InvalidStateError('the server is shutting down');
+    if (this.#active.has(room.id)) throw new InvalidStateError('this visit is already being recorded');
+    const consent = await this.#deps.repository.activeConsent(room.id);
+    if (!consent) throw new InvalidStateError('record the patient’s consent before recording');
+    if (this.#active.has(room.id)) throw new InvalidStateError('this visit is already being recorded');
+
+    const { policy } = this.#deps;
+    const recordingId = `rec-${crypto.randomUUID()}`;
+    const dataKey = newDataKey();
+    const wrapped = await this.#deps.kek.wrap(dataKey);
+    const startedAt = Date.now();
+    const retainUntil = new Date(startedAt + policy.retentionYears * YEAR_MS);
+    await this.#deps.repository.create(
+      {
+        recordingId,
+        roomId: room.id,
+        consentId: consent.consentId,
+        startedBy: by.userId,
+        segmentSeconds: policy.segmentSeconds,
+        retentionYears: policy.retentionYears,
+        retainUntil,
+        chainHead: CHAIN_GENESIS,
+      },
+      wrapped,
+    );
+    const recording = new Recording({
+      recordingId,
+      roomId: room.id,
+      dataKey,
+      startedAt,
+      retainUntil,
+      segmentSeconds: policy.segmentSeconds,
+      sources: policy.sources,
+      workDir: this.#deps.workDir,
+      repository: this.#deps.repository,
+      uploader: this.#deps.uploader,
+      log: this.#log,
+    });
+    this.#active.set(room.id, recording);
+    this.#log.info({ roomId: room.id, recordingId, keyId: wrapped.keyId, startedBy: by.userId }, 'recording started');
+    const state = this.recordingState(room.id);
+    room.setRecordingState(state);
+    await Promise.all(room.producers().map((p) => recording.addProducer(p)));
+    return state;
+  }
+
+  async stop(room: Room, by: Actor): Promise<void> {
+    if (by.role !== 'host') throw new ForbiddenError('Only the host stops a recording.');
+    if (!this.#active.has(room.id)) throw new InvalidStateError('this visit is not being recorded');
+    await this.#stop(room, 'stopped');
+  }
+
+  /** The id of a room's running recording (diagnostics, tests). */
+  activeRecordingId(roomId: string): string | null {
+    return this.#active.get(roomId)?.id ?? null;
+  }
+
+  /**
+   * Shutdown: stops every running recording and waits until each is sealed
+   * and its manifest spooled. Idempotent.
+   */
+  async closeAll(): Promise<void> {
+    this.#closed = true;
+    for (const [roomId, recording] of [...this.#active]) {
+      this.#active.delete(roomId);
+      this.#track(this.#finish(recording, 'server_shutdown'));
+    }
+    await Promise.allSettled([...this.#stopping]);
+  }
+
+  /**
+   * After a restart: plaintext left in the work directory is deleted,
+   * spooled segments are queued for upload, and recordings that were
+   * running when the server died are finalised as interrupted.
+   */
+  async recover(): Promise<{ interrupted: string[]; resumedUploads: number }> {
+    fs.rmSync(this.#deps.workDir, { recursive: true, force: true });
+    fs.mkdirSync(this.#deps.workDir, { recursive: true, mode: 0o700 });
+    const { repository, uploader } = this.#deps;
+    const pending = await repository.pendingSegments();
+    for (const segment of pending) {
+      const name = spoolName(segment.trackId, segment.index);
+      if (!fs.existsSync(uploader.spoolPath(segment.recordingId, name))) {
+        this.#log.error({ recordingId: segment.recordingId, seq: segment.seq }, 'a spooled segment is missing from the spool');
+        continue;
+      }
+      const recording = await repository.get(segment.recordingId);
+      uploader.enqueue({
+        group: segment.recordingId,
+        name,
+        objectKey: segment.objectKey,
+        contentType: 'application/octet-stream',
+        retainUntil: recording?.retainUntil ?? null,
+        spooledAt: segment.sealedAt.getTime(),
+        onUploaded: () => repository.markUploaded(segment.recordingId, segment.seq),
+      });
+    }
+    const interrupted: string[] = [];
+    for (const rec of await repository.byStatus(['recording', 'finalizing'])) {
+      const status = rec.status === 'recording' || rec.stopReason === 'interrupted' ? 'interrupted' : 'complete';
+      if (rec.status === 'recording') {
+        await repository.setStatus(rec.recordingId, 'finalizing', 'interrupted');
+        interrupted.push(rec.recordingId);
+      }
+      await this.#spoolManifest((await repository.get(rec.recordingId)) as StoredRecording, status);
+    }
+    if (pending.length > 0 || interrupted.length > 0) {
+      this.#log.warn({ interrupted, resumedUploads: pending.length }, 'recovered recordings after an unclean stop');
+    }
+    return { interrupted, resumedUploads: pending.length };
+  }
+
+  // --- internals ---------------------------------------------------------------
+
+  async #stop(room: Room, reason: StopReason): Promise<void> {
+    const recording = this.#active.get(room.id);
+    if (!recording) return;
+    this.#active.delete(room.id);
+    room.setRecordingState({ state: 'off' });
+    const finishing = this.#finish(recording, reason);
+    this.#track(finishing);
+    await finishing;
+  }
+
+  #track(p: Promise<void>): void {
+    this.#stopping.add(p);
+    void p.finally(() => this.#stopping.delete(p));
+  }
+
+  async #finish(recording: Recording, reason: StopReason): Promise<void> {
+    try {
+      await recording.stop(reason);
+      await this.#deps.repository.setStatus(recording.id, 'finalizing', reason);
+      const stored = await this.#deps.repository.get(recording.id);
+      if (stored) await this.#spoolManifest(stored, 'complete');
+      this.#log.info({ recordingId: recording.id, reason }, 'recording stopped; manifest queued');
+    } catch (err) {
+      this.#log.error({ recordingId: recording.id, err: { message: (err as Error).message } }, 'recording could not be finalised; it will be on the next start');
+    }
+  }
+
+  /** Builds, signs and spools the manifest; the recording is final once it is in storage. */
+  async #spoolManifest(rec: StoredRecording, status: 'complete' | 'interrupted'): Promise<void> {
+    const { repository, uploader, signer } = this.#deps;
+    const [tracks, segments, consent, key] = await Promise.all([
+      repository.tracks(rec.recordingId),
+      repository.segments(rec.recordingId),
+      repository.consent(rec.consentId),
+      repository.wrappedKey(rec.recordingId),
+    ]);
+    if (!consent || !key) throw new Error(`recording ${rec.recordingId} lacks its consent or key`);
+    const endedAt = rec.endedAt ?? new Date();
+    const retainUntil = new Date(endedAt.getTime() + rec.retentionYears * YEAR_MS);
+    const last = segments.at(-1);
+    const manifest: Omit<Manifest, 'signature'> = {
+      format: MANIFEST_FORMAT,
+      recordingId: rec.recordingId,
+      roomId: rec.roomId,
+      status,
+      stopReason: status === 'interrupted' ? 'interrupted' : ((rec.stopReason as StopReason | null) ?? 'stopped'),
+      startedAt: rec.startedAt.toISOString(),
+      endedAt: endedAt.toISOString(),
+      retainUntil: retainUntil.toISOString(),
+      consent: {
+        consentId: consent.consentId,
+        textVersion: consent.textVersion,
+        method: consent.method,
+        consentedAt: consent.consentedAt.toISOString(),
+        patientUserId: consent.patientUserId,
+      },
+      policy: { segmentSeconds: rec.segmentSeconds, retentionYears: rec.retentionYears },
+      encryption: { cipher: CIPHER, keyId: key.keyId, keyAlgorithm: key.algorithm },
+      tracks: tracks.map((t) => ({ ...t, endOffsetMs: t.endOffsetMs ?? Math.max(t.startOffsetMs, endedAt.getTime() - rec.startedAt.getTime()) })),
+      segments: segments.map(({ seq, trackId, index, objectKey, bytes, sha256: hash, chain }) => ({ seq, trackId, index, objectKey, bytes, sha256: hash, chain })),
+      chainHead: rec.chainHead,
+      ...(status === 'interrupted' && last ? { lastGoodSegment: { seq: last.seq, trackId: last.trackId, index: last.index } } : {}),
+    };
+    const signed = signManifest(manifest, signer);
+    const body = Buffer.from(JSON.stringify(signed, null, 2));
+    const objectKey = manifestObjectKey(rec.recordingId);
+    uploader.writeSpool(rec.recordingId, 'manifest.json', body);
+    uploader.enqueue({
+      group: rec.recordingId,
+      name: 'manifest.json',
+      objectKey,
+      contentType: 'application/json',
+      retainUntil,
+      spooledAt: Date.now(),
+      onUploaded: async () => {
+        await repository.finalize(rec.recordingId, status, objectKey, retainUntil);
+        this.#log.info({ recordingId: rec.recordingId, status, segments: segments.length }, 'recording final in object storage');
+        this.#deps.onFinalized?.(rec.recordingId, status);
+      },
+    });
+  }
+}

@@ -1,0 +1,51 @@
+/**
+ * Retention: recordings past their retain-until date (3 years by default,
+ * from the end of the visit) are destroyed unless under legal hold. The
+ * wrapped data key goes first — from that moment the sealed media is noise
+ * to everyone, the hospital included, even where an object cannot be
+ * deleted yet (Object Lock) or storage is unreachable — then the objects.
+ * The recording's row stays, marked destroyed, as the record that it
+ * existed and when it was destroyed.
+ */
+import type { Logger } from 'pino';
+import type { ObjectStore } from '../../storage/objects/ObjectStore.ts';
+import type { RecordingRepository } from '../../storage/repositories/RecordingRepository.ts';
+
+export interface SweepReport {
+  destroyed: string[];
+  /** Objects that could not be deleted (their recording is destroyed all the same). */
+  objectsLeft: number;
+}
+
+export class RetentionSweeper {
+  readonly #repository: RecordingRepository;
+  readonly #store: ObjectStore;
+  readonly #log: Logger;
+
+  constructor(deps: { repository: RecordingRepository; store: ObjectStore; log: Logger }) {
+    this.#repository = deps.repository;
+    this.#store = deps.store;
+    this.#log = deps.log.child({ component: 'retention' });
+  }
+
+  async sweep(now = new Date()): Promise<SweepReport> {
+    const report: SweepReport = { destroyed: [], objectsLeft: 0 };
+    for (const rec of await this.#repository.expired(now)) {
+      await this.#repository.markDestroyed(rec.recordingId);
+      report.destroyed.push(rec.recordingId);
+      try {
+        for await (const object of this.#store.list(`recordings/${rec.recordingId}/`)) {
+          try {
+            await this.#store.delete(object.key);
+          } catch {
+            report.objectsLeft += 1;
+          }
+        }
+      } catch (err) {
+        this.#log.warn({ recordingId: rec.recordingId, err: { message: (err as Error).message } }, 'objects of a destroyed recording could not be listed; they stay unreadable');
+      }
+      this.#log.info({ recordingId: rec.recordingId, retainUntil: rec.retainUntil.toISOString() }, 'recording destroyed after its retention period');
+    }
+    return report;
+  }
+}

@@ -1,0 +1,207 @@
+/**
+ * Records one producer (a participant's microphone, camera or screen)
+ * without re-encoding: a PlainTransport consumer on the room's router sends
+ * RTP to ffmpeg on loopback, which remuxes it (`-c copy`) into WebM
+ * (Matroska for H264) segments of the policy's length. A keyframe is
+ * requested at every segment boundary so that each segment starts with one.
+ *
+ * ffmpeg writes each finished segment into a private work directory (0700,
+ * RAM-backed where /dev/shm exists) and names it on its stdout; the
+ * recording seals it and deletes the plaintext at once.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import dgram from 'node:dgram';
+import fs from 'node:fs';
+import path from 'node:path';
+import readline from 'node:readline';
+import type { Consumer, PlainTransport, Producer, Router, RtpCodecParameters } from 'mediasoup/types';
+import type { Logger } from 'pino';
+
+export interface FinishedSegment {
+  index: number;
+  file: string;
+  durationMs: number;
+}
+
+export interface TrackRecorderOptions {
+  router: Router;
+  producer: Producer;
+  trackId: string;
+  dir: string;
+  segmentSeconds: number;
+  log: Logger;
+  onSegment: (segment: FinishedSegment) => void;
+}
+
+export interface TrackFormat {
+  codec: string;
+  container: 'webm' | 'matroska';
+}
+
+export class TrackRecorder {
+  readonly trackId: string;
+  readonly format: TrackFormat;
+  readonly #transport: PlainTransport;
+  readonly #consumer: Consumer;
+  readonly #ffmpeg: ChildProcess;
+  readonly #exited: Promise<void>;
+  readonly #keyframes: NodeJS.Timeout | undefined;
+  #stopping: Promise<void> | undefined;
+
+  private constructor(
+    trackId: string,
+    format: TrackFormat,
+    transport: PlainTransport,
+    consumer: Consumer,
+    ffmpeg: ChildProcess,
+    exited: Promise<void>,
+    keyframes: NodeJS.Timeout | undefined,
+  ) {
+    this.trackId = trackId;
+    this.format = format;
+    this.#transport = transport;
+    this.#consumer = consumer;
+    this.#ffmpeg = ffmpeg;
+    this.#exited = exited;
+    this.#keyframes = keyframes;
+  }
+
+  static async start(options: TrackRecorderOptions): Promise<TrackRecorder> {
+    const { router, producer, trackId, dir, segmentSeconds, log } = options;
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const port = await freeRtpPortPair();
+    const transport = await router.createPlainTransport({
+      listenInfo: { protocol: 'udp', ip: '127.0.0.1' },
+      rtcpMux: false,
+      comedia: false,
+    });
+    try {
+      await transport.connect({ ip: '127.0.0.1', port, rtcpPort: port + 1 });
+      const consumer = await transport.consume({ producerId: producer.id, rtpCapabilities: router.rtpCapabilities, paused: true });
+      const codec = consumer.rtpParameters.codecs[0] as RtpCodecParameters;
+      const format: TrackFormat = {
+        codec: codec.mimeType,
+        container: codec.mimeType.toLowerCase() === 'video/h264' ? 'matroska' : 'webm',
+      };
+      const extension = format.container === 'webm' ? 'webm' : 'mkv';
+      const sdpFile = path.join(dir, 'input.sdp');
+      fs.writeFileSync(sdpFile, sdpFor(consumer.kind, codec, port), { mode: 0o600 });
+
+      const ffmpeg = spawn(
+        'ffmpeg',
+        [
+          '-hide_banner', '-loglevel', 'error', '-nostdin',
+          '-protocol_whitelist', 'file,udp,rtp',
+          '-fflags', '+genpts',
+          '-reorder_queue_size', '128',
+          '-f', 'sdp', '-i', sdpFile,
+          '-map', '0', '-c', 'copy',
+          '-f', 'segment',
+          '-segment_time', String(segmentSeconds),
+          '-segment_format', format.container,
+          '-segment_list', 'pipe:1', '-segment_list_type', 'csv',
+          '-reset_timestamps', '1',
+          path.join(dir, `seg-%06d.${extension}`),
+        ],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      let stderr = '';
+      ffmpeg.stderr?.on('data', (d: Buffer) => {
+        stderr = (stderr + d.toString()).slice(-2000);
+      });
+      readline.createInterface({ input: ffmpeg.stdout! }).on('line', (line) => {
+        // seg-000003.webm,12.000000,16.000000
+        const match = /^seg-(\d+)\.\w+,([\d.]+),([\d.]+)$/.exec(line.trim());
+        if (!match) return;
+        const start = Number(match[2]);
+        const end = Number(match[3]);
+        options.onSegment({
+          index: Number(match[1]),
+          file: path.join(dir, line.trim().split(',')[0] as string),
+          durationMs: Math.max(0, Math.round((end - start) * 1000)),
+        });
+      });
+      const exited = new Promise<void>((resolve) => {
+        ffmpeg.once('exit', (code, signal) => {
+          if (code !== 0 && code !== 255 && signal !== 'SIGINT') {
+            log.warn({ trackId, code, signal, stderr: stderr.trim().split('\n').slice(-3) }, 'ffmpeg for a track ended unexpectedly');
+          }
+          resolve();
+        });
+      });
+
+      await consumer.resume();
+      // A keyframe at every segment boundary (and one right away) so that
+      // each segment can be played on its own.
+      let keyframes: NodeJS.Timeout | undefined;
+      if (consumer.kind === 'video') {
+        const request = () => void consumer.requestKeyFrame().catch(() => undefined);
+        setTimeout(request, 300).unref();
+        keyframes = setInterval(request, segmentSeconds * 1000);
+        keyframes.unref();
+      }
+      log.info({ trackId, codec: format.codec, port }, 'track recording started');
+      return new TrackRecorder(trackId, format, transport, consumer, ffmpeg, exited, keyframes);
+    } catch (err) {
+      transport.close();
+      throw err;
+    }
+  }
+
+  /** The producer's RTP stops reaching ffmpeg; ffmpeg closes its last segment and exits. Idempotent. */
+  stop(): Promise<void> {
+    this.#stopping ??= (async () => {
+      clearInterval(this.#keyframes);
+      this.#consumer.close();
+      this.#transport.close();
+      if (this.#ffmpeg.exitCode === null && this.#ffmpeg.signalCode === null) {
+        // SIGINT: ffmpeg finishes the current segment (writes its trailer) and exits.
+        this.#ffmpeg.kill('SIGINT');
+        const timer = setTimeout(() => this.#ffmpeg.kill('SIGKILL'), 10_000);
+        await this.#exited;
+        clearTimeout(timer);
+      }
+    })();
+    return this.#stopping;
+  }
+}
+
+function sdpFor(kind: string, codec: RtpCodecParameters, port: number): string {
+  const [, name] = codec.mimeType.split('/');
+  const rtpmap = `${codec.payloadType} ${name}/${codec.clockRate}${codec.channels && codec.channels > 1 ? `/${codec.channels}` : ''}`;
+  const fmtp = Object.entries(codec.parameters ?? {})
+    .map(([k, v]) => `${k}=${String(v)}`)
+    .join(';');
+  return [
+    'v=0',
+    'o=- 0 0 IN IP4 127.0.0.1',
+    's=huizhen-recording',
+    'c=IN IP4 127.0.0.1',
+    't=0 0',
+    `m=${kind} ${port} RTP/AVP ${codec.payloadType}`,
+    `a=rtpmap:${rtpmap}`,
+    ...(fmtp ? [`a=fmtp:${codec.payloadType} ${fmtp}`] : []),
+    'a=recvonly',
+    '',
+  ].join('\r\n');
+}
+
+/** An even UDP port whose successor is free too (RTP and RTCP for ffmpeg). */
+async function freeRtpPortPair(): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt += 1) {
+    const port = 20000 + 2 * Math.floor(Math.random() * 10000);
+    if ((await udpFree(port)) && (await udpFree(port + 1))) return port;
+  }
+  throw new Error('no free UDP port pair for recording');
+}
+
+function udpFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = dgram.createSocket('udp4');
+    socket.once('error', () => {
+      socket.close();
+      resolve(false);
+    });
+    socket.bind(port, '127.0.0.1', () => socket.close(() => resolve(true)));
+  });
+}
