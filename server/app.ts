@@ -31,6 +31,7 @@ import { recordingHandlers } from './edge/socket/handlers/recording.ts';
 import { RoomBinding } from './edge/socket/RoomBinding.ts';
 import { SIGNATURE_ALGORITHM } from './domain/recordings/manifest.ts';
 import { loadRecordingPolicy, type RecordingPolicy } from './domain/recordings/RecordingPolicy.ts';
+import { RecordingArchive } from './domain/recordings/RecordingArchive.ts';
 import { RecordingService } from './domain/recordings/RecordingService.ts';
 import { RetentionSweeper } from './domain/recordings/RetentionSweeper.ts';
 import { SegmentUploader } from './domain/recordings/SegmentUploader.ts';
@@ -70,6 +71,7 @@ export interface HuizhenServer {
   readonly recordingPolicy: RecordingPolicy;
   readonly kek: KeyEncryptionService;
   readonly manifestSigner: ManifestSigner;
+  readonly archive: RecordingArchive;
   /** Signaling (diagnostics and tests: e.g. dropping a connection). */
   readonly sockets: SocketServer;
   /** Graceful shutdown in the fixed order. Idempotent. */
@@ -329,6 +331,12 @@ async function build(config: Config, options: StartOptions, shutdown: ShutdownSe
     recordingPolicy,
     kek,
     manifestSigner,
+    archive: new RecordingArchive({
+      store: objects.store,
+      repository: new RecordingRepository(db),
+      kek,
+      manifestKey: (keyId) => keyRegistry.publicKey(keyId),
+    }),
     close: () => shutdown.run(),
   };
 }

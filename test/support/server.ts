@@ -22,9 +22,11 @@ export function tempDir(prefix = 'huizhen-test-'): string {
 /** A logger whose JSON lines are kept in memory for assertions. */
 export function captureLogger(level: 'info' | 'debug' = 'info'): { log: Logger; lines: string[] } {
   const lines: string[] = [];
+  const echo = process.env['HUIZHEN_TEST_LOG'] === '1';
   const sink = new Writable({
     write(chunk: Buffer, _enc, done) {
       lines.push(...chunk.toString().split('\n').filter(Boolean));
+      if (echo) process.stderr.write(chunk);
       done();
     },
   });

@@ -55,6 +55,7 @@ export class RecordingService {
   readonly #active = new Map<string, Recording>();
   /** Stops in progress (finalising), so shutdown can wait for them. */
   readonly #stopping = new Set<Promise<void>>();
+  readonly #finalWaiters = new Map<string, Array<(status: 'complete' | 'interrupted') => void>>();
   #closed = false;
 
   constructor(deps: RecordingServiceDeps) {
@@ -204,6 +205,18 @@ export class RecordingService {
     await this.#stop(room, 'stopped');
   }
 
+  /** Resolves once the recording is final in object storage (manifest uploaded). */
+  async finalized(recordingId: string): Promise<'complete' | 'interrupted'> {
+    const waiting = new Promise<'complete' | 'interrupted'>((resolve) => {
+      const list = this.#finalWaiters.get(recordingId) ?? [];
+      list.push(resolve);
+      this.#finalWaiters.set(recordingId, list);
+    });
+    const stored = await this.#deps.repository.get(recordingId);
+    if (stored && (stored.status === 'complete' || stored.status === 'interrupted') && stored.manifestKey) return stored.status;
+    return waiting;
+  }
+
   /** The id of a room's running recording (diagnostics, tests). */
   activeRecordingId(roomId: string): string | null {
     return this.#active.get(roomId)?.id ?? null;
@@ -344,6 +357,8 @@ export class RecordingService {
         await repository.finalize(rec.recordingId, status, objectKey, retainUntil);
         this.#log.info({ recordingId: rec.recordingId, status, segments: segments.length }, 'recording final in object storage');
         this.#deps.onFinalized?.(rec.recordingId, status);
+        for (const resolve of this.#finalWaiters.get(rec.recordingId) ?? []) resolve(status);
+        this.#finalWaiters.delete(rec.recordingId);
       },
     });
   }

@@ -46,6 +46,7 @@ export class TrackRecorder {
   readonly #ffmpeg: ChildProcess;
   readonly #exited: Promise<void>;
   readonly #keyframes: NodeJS.Timeout | undefined;
+  readonly #port: number;
   #stopping: Promise<void> | undefined;
 
   private constructor(
@@ -56,6 +57,7 @@ export class TrackRecorder {
     ffmpeg: ChildProcess,
     exited: Promise<void>,
     keyframes: NodeJS.Timeout | undefined,
+    port: number,
   ) {
     this.trackId = trackId;
     this.format = format;
@@ -64,6 +66,7 @@ export class TrackRecorder {
     this.#ffmpeg = ffmpeg;
     this.#exited = exited;
     this.#keyframes = keyframes;
+    this.#port = port;
   }
 
   static async start(options: TrackRecorderOptions): Promise<TrackRecorder> {
@@ -123,7 +126,7 @@ export class TrackRecorder {
       });
       const exited = new Promise<void>((resolve) => {
         ffmpeg.once('exit', (code, signal) => {
-          if (code !== 0 && code !== 255 && signal !== 'SIGINT') {
+          if (code !== 0) {
             log.warn({ trackId, code, signal, stderr: stderr.trim().split('\n').slice(-3) }, 'ffmpeg for a track ended unexpectedly');
           }
           resolve();
@@ -141,29 +144,50 @@ export class TrackRecorder {
         keyframes.unref();
       }
       log.info({ trackId, codec: format.codec, port }, 'track recording started');
-      return new TrackRecorder(trackId, format, transport, consumer, ffmpeg, exited, keyframes);
+      return new TrackRecorder(trackId, format, transport, consumer, ffmpeg, exited, keyframes, port);
     } catch (err) {
       transport.close();
       throw err;
     }
   }
 
-  /** The producer's RTP stops reaching ffmpeg; ffmpeg closes its last segment and exits. Idempotent. */
+  /**
+   * Ends the track cleanly: RTP stops, then an RTCP BYE tells ffmpeg the
+   * stream is over, so it closes the last segment properly (a signal would
+   * not: once remuxing, ffmpeg only stops on a second SIGINT, which
+   * abandons the last segment). Idempotent.
+   */
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
       clearInterval(this.#keyframes);
       this.#consumer.close();
       this.#transport.close();
-      if (this.#ffmpeg.exitCode === null && this.#ffmpeg.signalCode === null) {
-        // SIGINT: ffmpeg finishes the current segment (writes its trailer) and exits.
+      if (this.#ffmpeg.exitCode !== null || this.#ffmpeg.signalCode !== null) return;
+      await sendRtcpBye(this.#port + 1);
+      const escalate = setTimeout(() => {
         this.#ffmpeg.kill('SIGINT');
-        const timer = setTimeout(() => this.#ffmpeg.kill('SIGKILL'), 10_000);
-        await this.#exited;
-        clearTimeout(timer);
-      }
+        setTimeout(() => this.#ffmpeg.kill('SIGINT'), 500).unref();
+        setTimeout(() => this.#ffmpeg.kill('SIGKILL'), 3000).unref();
+      }, 5000);
+      await this.#exited;
+      clearTimeout(escalate);
     })();
     return this.#stopping;
   }
+}
+
+/**
+ * A compound RTCP packet (an empty receiver report, then BYE) to ffmpeg's
+ * RTCP port: ffmpeg ends the input at BYE. (A lone 8-byte BYE is shorter
+ * than ffmpeg's minimum RTP packet and is ignored.)
+ */
+function sendRtcpBye(rtcpPort: number): Promise<void> {
+  const rr = [0x80, 0xc9, 0x00, 0x01, 0x48, 0x5a, 0x00, 0x01];
+  const bye = [0x81, 0xcb, 0x00, 0x01, 0x48, 0x5a, 0x00, 0x01];
+  return new Promise((resolve) => {
+    const socket = dgram.createSocket('udp4');
+    socket.send(Buffer.from([...rr, ...bye]), rtcpPort, '127.0.0.1', () => socket.close(() => resolve()));
+  });
 }
 
 function sdpFor(kind: string, codec: RtpCodecParameters, port: number): string {

@@ -180,6 +180,11 @@ export class Room {
     return undefined;
   }
 
+  /** The room's current router, null while it moves (recording, diagnostics). */
+  get router(): Router | null {
+    return this.#routerMedia && !this.#routerMedia.closed ? this.#routerMedia.router : null;
+  }
+
   /** The id of the room's current router, null while it moves (diagnostics). */
   get routerId(): string | null {
     return this.#routerMedia && !this.#routerMedia.closed ? this.#routerMedia.router.id : null;

@@ -1,0 +1,149 @@
+/**
+ * Reading recordings back: the signed manifest, verification of every
+ * segment against it, decryption with the unwrapped data key, and export
+ * of all tracks into one playable Matroska file (for authorised operators;
+ * tiered-approval playback builds on the same code).
+ *
+ * Nothing is decrypted before the manifest's signature and hash chain have
+ * been verified, and each segment is checked against its SHA-256 and its
+ * authentication tag before its plaintext is used.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { KeyEncryptionService } from '../../pki/KeyEncryptionService.ts';
+import { NotFoundError } from '../../errors.ts';
+import type { ObjectStore } from '../../storage/objects/ObjectStore.ts';
+import type { RecordingRepository } from '../../storage/repositories/RecordingRepository.ts';
+import { verifyManifest, verifySegmentBytes, type Manifest, type ManifestSegment, type ManifestTrack } from './manifest.ts';
+import { manifestObjectKey } from './Recording.ts';
+import { IntegrityError, openSegment } from './sealing.ts';
+
+export interface ArchiveDeps {
+  store: ObjectStore;
+  repository: RecordingRepository;
+  kek: KeyEncryptionService;
+  /** The PEM public key of a manifest-signing key id (key registry), or null when unknown. */
+  manifestKey: (keyId: string) => Promise<string | null>;
+}
+
+export interface VerifiedRecording {
+  manifest: Manifest;
+  dataKey: Buffer;
+}
+
+export class RecordingArchive {
+  readonly #deps: ArchiveDeps;
+
+  constructor(deps: ArchiveDeps) {
+    this.#deps = deps;
+  }
+
+  async manifest(recordingId: string): Promise<Manifest> {
+    let raw: Buffer;
+    try {
+      raw = await this.#deps.store.getBuffer(manifestObjectKey(recordingId));
+    } catch (err) {
+      if (err instanceof NotFoundError) throw new NotFoundError(`recording ${recordingId} has no manifest in storage (not finalised, or destroyed)`);
+      throw err;
+    }
+    let manifest: Manifest;
+    try {
+      manifest = JSON.parse(raw.toString('utf8')) as Manifest;
+    } catch {
+      throw new IntegrityError('the manifest is not valid JSON');
+    }
+    if (manifest.recordingId !== recordingId) throw new IntegrityError('the manifest belongs to another recording');
+    const keyId = manifest.signature?.keyId;
+    const publicKey = keyId ? await this.#deps.manifestKey(keyId) : null;
+    if (!publicKey) throw new IntegrityError(`the manifest's signing key ${keyId ?? '(none)'} is not known`);
+    verifyManifest(manifest, publicKey);
+    return manifest;
+  }
+
+  /** Verifies the manifest and every segment in storage (no decryption). Throws on the first problem. */
+  async verify(recordingId: string): Promise<Manifest> {
+    const manifest = await this.manifest(recordingId);
+    for (const segment of manifest.segments) verifySegmentBytes(segment, await this.#fetch(segment));
+    return manifest;
+  }
+
+  /** The verified manifest and the recording's data key. */
+  async open(recordingId: string): Promise<VerifiedRecording> {
+    const manifest = await this.manifest(recordingId);
+    const wrapped = await this.#deps.repository.wrappedKey(recordingId);
+    if (!wrapped) throw new NotFoundError(`the key of recording ${recordingId} no longer exists (destroyed after retention)`);
+    const dataKey = await this.#deps.kek.unwrap({ keyId: wrapped.keyId, algorithm: wrapped.algorithm as 'RSA-OAEP-256', wrapped: wrapped.wrapped });
+    return { manifest, dataKey };
+  }
+
+  /** One segment, checked against the manifest and decrypted. */
+  async plaintextSegment(recording: VerifiedRecording, segment: ManifestSegment): Promise<Buffer> {
+    const sealed = await this.#fetch(segment);
+    verifySegmentBytes(segment, sealed);
+    return openSegment(recording.dataKey, { recordingId: recording.manifest.recordingId, trackId: segment.trackId, index: segment.index }, sealed as Buffer);
+  }
+
+  /**
+   * Decrypts every track and muxes them, each at its start offset, into one
+   * Matroska file at `outFile`. Plaintext exists only in a private temporary
+   * folder during the export and in the output the operator asked for.
+   */
+  async export(recordingId: string, outFile: string): Promise<{ manifest: Manifest; tracks: ManifestTrack[] }> {
+    const recording = await this.open(recordingId);
+    const { manifest } = recording;
+    const work = fs.mkdtempSync(path.join(os.tmpdir(), 'huizhen-export-'));
+    fs.chmodSync(work, 0o700);
+    try {
+      const inputs: Array<{ track: ManifestTrack; file: string }> = [];
+      for (const track of manifest.tracks) {
+        const segments = manifest.segments.filter((s) => s.trackId === track.trackId).sort((a, b) => a.index - b.index);
+        if (segments.length === 0) continue;
+        const extension = track.container === 'webm' ? 'webm' : 'mkv';
+        const list: string[] = [];
+        for (const segment of segments) {
+          const file = path.join(work, `${track.trackId}-${String(segment.index).padStart(6, '0')}.${extension}`);
+          fs.writeFileSync(file, await this.plaintextSegment(recording, segment), { mode: 0o600 });
+          list.push(`file '${file}'`);
+        }
+        const listFile = path.join(work, `${track.trackId}.txt`);
+        fs.writeFileSync(listFile, `${list.join('\n')}\n`);
+        const joined = path.join(work, `${track.trackId}.${extension}`);
+        await ffmpeg(['-f', 'concat', '-safe', '0', '-i', listFile, '-c', 'copy', joined]);
+        inputs.push({ track, file: joined });
+      }
+      if (inputs.length === 0) throw new NotFoundError('the recording has no media');
+      const args: string[] = [];
+      for (const { track, file } of inputs) args.push('-itsoffset', (track.startOffsetMs / 1000).toFixed(3), '-i', file);
+      inputs.forEach((_, i) => args.push('-map', String(i)));
+      inputs.forEach(({ track }, i) => args.push(`-metadata:s:${i}`, `title=${track.role} ${track.source} (${track.userId})`));
+      args.push('-c', 'copy', '-f', 'matroska', outFile);
+      await ffmpeg(args);
+      return { manifest, tracks: inputs.map((i) => i.track) };
+    } finally {
+      fs.rmSync(work, { recursive: true, force: true });
+    }
+  }
+
+  async #fetch(segment: ManifestSegment): Promise<Buffer | null> {
+    try {
+      return await this.#deps.store.getBuffer(segment.objectKey);
+    } catch (err) {
+      if (err instanceof NotFoundError) return null;
+      throw err;
+    }
+  }
+}
+
+function ffmpeg(args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-nostdin', '-y', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => {
+      stderr = (stderr + d.toString()).slice(-2000);
+    });
+    child.once('error', reject);
+    child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`ffmpeg failed (${code}): ${stderr.trim()}`))));
+  });
+}
