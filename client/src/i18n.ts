@@ -115,6 +115,22 @@ const zh = {
   rejoin: '重新进入',
   backHome: '返回首页',
   activeSpeaker: '正在发言',
+  recordingSection: '录音录像',
+  consentNone: '尚未取得患者录制同意',
+  consentGivenInApp: '患者已在本应用中同意录制',
+  consentGivenVerbal: '主持医生已记录患者口头同意',
+  consentGivenWritten: '主持医生已记录患者书面同意',
+  consentAsk: '本次会诊需要录音录像，请阅读以下说明：',
+  agreeToRecord: '我同意录制',
+  withdrawConsent: '撤回同意',
+  withdrawConsentConfirm: '撤回后录制将立即停止。确定撤回录制同意？',
+  recordVerbalConsent: '记录患者口头同意',
+  recordVerbalConsentConfirm: '请向患者宣读录制说明。患者已口头同意录制？',
+  noPatientPresent: '患者不在会诊室，无法记录同意。',
+  startRecording: '开始录制',
+  stopRecording: '停止录制',
+  recordingSince: '录制开始于',
+
 };
 
 type Messages = typeof zh;
@@ -224,6 +240,22 @@ const en: Messages = {
   rejoin: 'Enter again',
   backHome: 'Back to home',
   activeSpeaker: 'Speaking',
+  recordingSection: 'Recording',
+  consentNone: 'No consent to record from the patient yet',
+  consentGivenInApp: 'The patient agreed to recording in the app',
+  consentGivenVerbal: 'The host recorded the patient’s verbal consent',
+  consentGivenWritten: 'The host recorded the patient’s written consent',
+  consentAsk: 'This consultation is to be recorded. Please read:',
+  agreeToRecord: 'I agree to recording',
+  withdrawConsent: 'Withdraw consent',
+  withdrawConsentConfirm: 'Recording stops at once. Withdraw your consent to recording?',
+  recordVerbalConsent: 'Record patient’s verbal consent',
+  recordVerbalConsentConfirm: 'Read the recording notice to the patient. Has the patient agreed verbally?',
+  noPatientPresent: 'The patient is not in the room; consent cannot be recorded.',
+  startRecording: 'Start recording',
+  stopRecording: 'Stop recording',
+  recordingSince: 'Recording since',
+
 };
 
 const errorMessages: Record<Lang, Record<ErrorCode, string>> = {

@@ -244,8 +244,9 @@ function roomScreen(who: StoredSession, roomSession: RoomSession, picker: Device
   const leaveButton = h('button', { type: 'button', class: 'control danger', 'data-testid': 'leave' }, t('leave'));
   const endButton = h('button', { type: 'button', class: 'control danger', 'data-testid': 'end-visit' }, t('endVisit'));
   const refreshControls = () => {
-    const micMuted = roomSession.isMuted('mic');
-    const camOff = roomSession.isMuted('camera');
+    // Not sending yet (still starting): shown as on, as it is about to be.
+    const micMuted = roomSession.sending('mic') && roomSession.isMuted('mic');
+    const camOff = roomSession.sending('camera') && roomSession.isMuted('camera');
     micButton.textContent = micMuted ? t('unmute') : t('mute');
     micButton.classList.toggle('off', micMuted);
     camButton.textContent = camOff ? t('cameraOn') : t('cameraOff');
@@ -258,6 +259,7 @@ function roomScreen(who: StoredSession, roomSession: RoomSession, picker: Device
   camButton.hidden = !caps.produce.includes('camera');
   screenButton.hidden = !caps.produce.includes('screen');
   endButton.hidden = !caps.endVisit;
+  refreshControls();
   micButton.addEventListener('click', () => {
     void roomSession.setMuted('mic', !roomSession.isMuted('mic')).then(refreshControls, showError);
   });
@@ -285,6 +287,69 @@ function roomScreen(who: StoredSession, roomSession: RoomSession, picker: Device
 
   const showError = (err: unknown) => banner.replaceChildren(notice('error', errorMessage(err)));
 
+  // Consent and recording.
+  const recordingPanel = h('div', { class: 'side-panel recording-panel', 'data-testid': 'recording-panel' });
+  let consent = state.consent;
+  let recordingOn = state.recording.state === 'recording';
+  const consentLabel = () => {
+    if (consent.state === 'none') return t('consentNone');
+    return consent.method === 'in_app' ? t('consentGivenInApp') : consent.method === 'verbal_witnessed' ? t('consentGivenVerbal') : t('consentGivenWritten');
+  };
+  const consentTextNow = () => (currentLang() === 'en' ? state.consentText.en : state.consentText['zh-CN']);
+  const act = (p: Promise<unknown>) => void p.then(renderRecording, showError);
+  const renderRecording = () => {
+    const rows: Array<HTMLElement | null> = [
+      h('h3', {}, t('recordingSection')),
+      h('p', { class: `consent-state ${consent.state}`, 'data-testid': 'consent-state', 'data-state': consent.state }, consentLabel()),
+    ];
+    const role = state.self.role;
+    if (role === 'patient' && consent.state === 'none') {
+      rows.push(
+        h('div', { class: 'consent-ask' }, h('p', {}, t('consentAsk')), h('p', { class: 'consent-text' }, consentTextNow())),
+        h('button', { type: 'button', class: 'primary', 'data-testid': 'agree-recording', onclick: () => act(roomSession.giveConsent({ method: 'in_app', textVersion: state.consentText.version })) }, t('agreeToRecord')),
+      );
+    }
+    const mine = consent.state === 'given' && (role === 'host' || (role === 'patient' && consent.patientUserId === who.userId));
+    if (mine) {
+      rows.push(
+        h('button', {
+          type: 'button',
+          class: 'small danger',
+          'data-testid': 'withdraw-consent',
+          onclick: () => {
+            if (confirm(t('withdrawConsentConfirm'))) act(roomSession.withdrawConsent());
+          },
+        }, t('withdrawConsent')),
+      );
+    }
+    if (role === 'host') {
+      if (consent.state === 'none') {
+        const patient = [...peers.values()].find((p) => p.role === 'patient');
+        rows.push(
+          patient
+            ? h('button', {
+                type: 'button',
+                'data-testid': 'record-verbal-consent',
+                onclick: () => {
+                  if (confirm(`${consentTextNow()}\n\n${t('recordVerbalConsentConfirm')}`)) {
+                    act(roomSession.giveConsent({ method: 'verbal_witnessed', patientUserId: patient.userId, textVersion: state.consentText.version }));
+                  }
+                },
+              }, t('recordVerbalConsent'))
+            : h('p', { class: 'muted' }, t('noPatientPresent')),
+        );
+      } else {
+        rows.push(
+          recordingOn
+            ? h('button', { type: 'button', class: 'danger', 'data-testid': 'stop-recording', onclick: () => act(roomSession.stopRecording()) }, t('stopRecording'))
+            : h('button', { type: 'button', class: 'primary', 'data-testid': 'start-recording', onclick: () => act(roomSession.startRecording()) }, t('startRecording')),
+        );
+      }
+    }
+    recordingPanel.replaceChildren(...rows.filter((r): r is HTMLElement => r !== null));
+  };
+  renderRecording();
+
   // Side panel tabs.
   const participantsPanel = h('div', { class: 'side-panel' }, h('h3', {}, t('participants')), participantList, caps.admit ? lobbyHeading : null, caps.admit ? lobbyList : null);
   const chatPanel = h('div', { class: 'side-panel chat' }, h('h3', {}, t('chat')), chatList, chatForm);
@@ -302,7 +367,7 @@ function roomScreen(who: StoredSession, roomSession: RoomSession, picker: Device
       h('span', {}, `${who.displayName ?? who.userId}（${roleName(who.role)}）`),
     ),
     banner,
-    h('div', { class: 'room-main' }, stage, h('aside', { class: 'side' }, participantsPanel, chatPanel)),
+    h('div', { class: 'room-main' }, stage, h('aside', { class: 'side' }, participantsPanel, recordingPanel, chatPanel)),
     h('footer', { class: 'controls' }, micButton, camButton, screenButton, h('span', { class: 'spacer' }), endButton, leaveButton),
     audio.element,
   );
@@ -360,6 +425,7 @@ function roomScreen(who: StoredSession, roomSession: RoomSession, picker: Device
     peers.set(peer.peerId, peer);
     addTile(peer.peerId, 'camera', peer).setQuality(peer.networkQuality);
     renderParticipants();
+    renderRecording();
   });
   roomSession.on('room:peerLeft', ({ peerId, reason }) => {
     if (peerId === selfId) {
@@ -370,6 +436,7 @@ function roomScreen(who: StoredSession, roomSession: RoomSession, picker: Device
     removeTile(tileKey(peerId, 'camera'));
     removeTile(tileKey(peerId, 'screen'));
     renderParticipants();
+    renderRecording();
   });
   roomSession.on('room:peerMedia', ({ peerId, producers }) => {
     const peer = peers.get(peerId);
@@ -381,7 +448,15 @@ function roomScreen(who: StoredSession, roomSession: RoomSession, picker: Device
     for (const [key, tile] of tiles) tile.setSpeaking(peerId !== null && key === tileKey(peerId, 'camera'));
   });
   roomSession.on('room:networkQuality', ({ peerId, quality }) => tiles.get(tileKey(peerId, 'camera'))?.setQuality(quality));
-  roomSession.on('room:recording', (r) => setRecording(r.state === 'recording'));
+  roomSession.on('room:recording', (r) => {
+    recordingOn = r.state === 'recording';
+    setRecording(recordingOn);
+    renderRecording();
+  });
+  roomSession.on('room:consent', (c) => {
+    consent = c;
+    renderRecording();
+  });
   roomSession.on('chat:message', addChat);
   roomSession.on('room:closed', ({ reason }) => endingScreen(roomSession, picker, { kind: 'closed', reason }));
   roomSession.on('session:closing', ({ reason }) => endingScreen(roomSession, picker, { kind: 'disconnected', reason }));
@@ -425,7 +500,10 @@ function roomScreen(who: StoredSession, roomSession: RoomSession, picker: Device
     renderParticipants();
     if (caps.admit) renderLobby(now.lobby);
     now.chat.forEach(addChat);
-    setRecording(now.recording.state === 'recording');
+    consent = now.consent;
+    recordingOn = now.recording.state === 'recording';
+    setRecording(recordingOn);
+    renderRecording();
   });
   roomSession.on('resumeFailed', () => endingScreen(roomSession, picker, { kind: 'left', reason: 'connection_lost' }));
   roomSession.on('failure', showError);

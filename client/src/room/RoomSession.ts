@@ -179,6 +179,22 @@ export class RoomSession {
     return result;
   }
 
+  giveConsent(input: { method: 'in_app' | 'verbal_witnessed' | 'written'; patientUserId?: string; textVersion: string }) {
+    return request(this.#socket, 'recording:giveConsent', input);
+  }
+
+  withdrawConsent() {
+    return request(this.#socket, 'recording:withdrawConsent', {});
+  }
+
+  startRecording() {
+    return request(this.#socket, 'recording:start', {});
+  }
+
+  stopRecording() {
+    return request(this.#socket, 'recording:stop', {});
+  }
+
   async end(): Promise<void> {
     await request(this.#socket, 'room:end', {});
   }
@@ -222,6 +238,7 @@ export class RoomSession {
       'room:networkQuality',
       'room:peerMedia',
       'room:recording',
+      'room:consent',
       'room:closed',
       'chat:message',
     ] as const) {

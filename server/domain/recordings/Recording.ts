@@ -142,11 +142,20 @@ export class Recording {
   async #endTrack(trackId: string): Promise<void> {
     const slot = this.#tracks.get(trackId);
     if (!slot?.recorder) return;
+    // The track ends now; ffmpeg closing its last segment takes a moment more.
+    const endOffsetMs = Date.now() - this.#deps.startedAt;
     await slot.recorder.stop();
-    await this.#deps.repository.endTrack(this.id, trackId, Date.now() - this.#deps.startedAt).catch(() => undefined);
+    await this.#deps.repository.endTrack(this.id, trackId, endOffsetMs).catch(() => undefined);
   }
 
   #queueSeal(trackId: string, segment: FinishedSegment): void {
+    // The media of a track starts with its first packet, a little after the
+    // track was set up: when the first segment closes, its length tells when
+    // that was, so tracks line up on playback.
+    if (segment.index === 0) {
+      const firstPacketOffsetMs = segment.finishedAt - segment.durationMs - this.#deps.startedAt;
+      void this.#deps.repository.setTrackStart(this.id, trackId, Math.max(0, Math.round(firstPacketOffsetMs))).catch(() => undefined);
+    }
     this.#sealing = this.#sealing
       .then(() => this.#seal(trackId, segment))
       .catch((err: unknown) => {

@@ -21,6 +21,8 @@ export interface FinishedSegment {
   index: number;
   file: string;
   durationMs: number;
+  /** When ffmpeg reported it finished (ms since the epoch). */
+  finishedAt: number;
 }
 
 export interface TrackRecorderOptions {
@@ -101,6 +103,8 @@ export class TrackRecorder {
           '-map', '0', '-c', 'copy',
           '-f', 'segment',
           '-segment_time', String(segmentSeconds),
+          // A keyframe requested at the boundary may land just before it.
+          '-segment_time_delta', '0.5',
           '-segment_format', format.container,
           '-segment_list', 'pipe:1', '-segment_list_type', 'csv',
           '-reset_timestamps', '1',
@@ -122,6 +126,7 @@ export class TrackRecorder {
           index: Number(match[1]),
           file: path.join(dir, line.trim().split(',')[0] as string),
           durationMs: Math.max(0, Math.round((end - start) * 1000)),
+          finishedAt: Date.now(),
         });
       });
       const exited = new Promise<void>((resolve) => {
@@ -133,13 +138,17 @@ export class TrackRecorder {
         });
       });
 
+      // RTP sent before ffmpeg listens is lost, and a video track cannot
+      // start without a keyframe: resume (which requests one) only once
+      // ffmpeg holds the port.
+      await waitUntilBound(port, exited);
       await consumer.resume();
-      // A keyframe at every segment boundary (and one right away) so that
-      // each segment can be played on its own.
+      // A keyframe at every segment boundary so that each segment can be
+      // played on its own.
       let keyframes: NodeJS.Timeout | undefined;
       if (consumer.kind === 'video') {
         const request = () => void consumer.requestKeyFrame().catch(() => undefined);
-        setTimeout(request, 300).unref();
+        request();
         keyframes = setInterval(request, segmentSeconds * 1000);
         keyframes.unref();
       }
@@ -208,6 +217,20 @@ function sdpFor(kind: string, codec: RtpCodecParameters, port: number): string {
     'a=recvonly',
     '',
   ].join('\r\n');
+}
+
+/** Resolves once something (ffmpeg) has bound `port`; rejects if ffmpeg exits first or after 10 s. */
+async function waitUntilBound(port: number, exited: Promise<void>): Promise<void> {
+  let gone = false;
+  void exited.then(() => {
+    gone = true;
+  });
+  const deadline = Date.now() + 10_000;
+  while (await udpFree(port)) {
+    if (gone) throw new Error('ffmpeg exited before listening');
+    if (Date.now() > deadline) throw new Error('ffmpeg did not start listening');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }
 
 /** An even UDP port whose successor is free too (RTP and RTCP for ffmpeg). */

@@ -246,6 +246,14 @@ export class RecordingRepository {
     );
   }
 
+  async setTrackStart(recordingId: string, trackId: string, startOffsetMs: number): Promise<void> {
+    await this.#db.query('UPDATE recording_tracks SET start_offset_ms = $3 WHERE recording_id = $1 AND track_id = $2', [
+      recordingId,
+      trackId,
+      startOffsetMs,
+    ]);
+  }
+
   async endTrack(recordingId: string, trackId: string, endOffsetMs: number): Promise<void> {
     await this.#db.query(
       'UPDATE recording_tracks SET end_offset_ms = COALESCE(end_offset_ms, $3) WHERE recording_id = $1 AND track_id = $2',
