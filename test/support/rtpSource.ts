@@ -45,7 +45,8 @@ export async function injectMedia(
     });
     producers.push(producer);
     outputs.push(
-      '-map', '0:v', '-c:v', 'libvpx', '-b:v', '400k', '-deadline', 'realtime', '-cpu-used', '8', '-g', '30',
+      // A keyframe every second: ffmpeg as a sender ignores keyframe requests (PLI).
+      '-map', '0:v', '-c:v', 'libvpx', '-b:v', '400k', '-deadline', 'realtime', '-cpu-used', '8', '-g', '15',
       '-ssrc', String(base + 1), '-payload_type', '101',
       '-f', 'rtp', `rtp://127.0.0.1:${t.tuple.localPort}?rtcpport=${t.rtcpTuple?.localPort ?? (await t.getStats())[0]?.rtcpTuple?.localPort}&pkt_size=1200`,
     );

@@ -241,6 +241,11 @@ export class RecordingService {
    * running when the server died are finalised as interrupted.
    */
   async recover(): Promise<{ interrupted: string[]; resumedUploads: number }> {
+    // ffmpeg processes of a server that was killed outlive it, waiting for
+    // RTP that will never come; they are ours (their arguments name our work
+    // directory), so they go before their plaintext does.
+    const orphans = killOrphanRecorders(this.#deps.workDir);
+    if (orphans > 0) this.#log.warn({ orphans }, 'stopped recorder processes left by the previous run');
     fs.rmSync(this.#deps.workDir, { recursive: true, force: true });
     fs.mkdirSync(this.#deps.workDir, { recursive: true, mode: 0o700 });
     const { repository, uploader } = this.#deps;
@@ -362,4 +367,38 @@ export class RecordingService {
       },
     });
   }
+}
+
+/**
+ * Kills ffmpeg processes whose command line names `workDir` (recorders of a
+ * previous, crashed run of this server). Linux (/proc); elsewhere a no-op.
+ * Returns how many were killed.
+ */
+function killOrphanRecorders(workDir: string): number {
+  let killed = 0;
+  let entries: string[];
+  try {
+    entries = fs.readdirSync('/proc');
+  } catch {
+    return 0;
+  }
+  for (const entry of entries) {
+    const pid = Number(entry);
+    if (!Number.isInteger(pid) || pid <= 1 || pid === process.pid) continue;
+    let cmdline: string;
+    try {
+      cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    } catch {
+      continue;
+    }
+    const args = cmdline.split('\0');
+    if (!(args[0] ?? '').endsWith('ffmpeg') || !args.some((a) => a.startsWith(`${workDir}/`))) continue;
+    try {
+      process.kill(pid, 'SIGKILL');
+      killed += 1;
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return killed;
 }
