@@ -34,6 +34,27 @@ const backends: Array<{ kind: string; open(): Promise<Opened> }> = [
   },
 ];
 
+describe('embedded database lock', () => {
+  it('refuses a second process (or a second open) on the same PGlite folder, and takes over a stale lock', async () => {
+    const dir = path.join(tempDir(), 'pglite');
+    fs.cpSync(await pgliteTemplate(), dir, { recursive: true });
+    const first = await PgliteDatabase.open(dir);
+    let error: unknown;
+    try {
+      await PgliteDatabase.open(dir);
+    } catch (err) {
+      error = err;
+    }
+    expect((error as Error).message).to.match(new RegExp(`in use by process ${process.pid}`));
+    await first.close();
+    // A lock left by a process that is gone (a crash) does not block.
+    fs.writeFileSync(path.join(dir, '.huizhen.lock'), '999999999');
+    const again = await PgliteDatabase.open(dir);
+    await again.close();
+    expect(fs.existsSync(path.join(dir, '.huizhen.lock'))).to.equal(false);
+  });
+});
+
 for (const backend of backends) {
   describe(`database on ${backend.kind}`, () => {
     let db: Database;
