@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Prepares docker-compose.yml's secrets on the host that will run it:
 #   .env                 passwords and the public host name
-#   deploy/secrets/      ES256 token keys and a TLS certificate (self-signed
-#                        until replaced by the hospital's own), readable only
-#                        by the container user (uid 10001)
+#   deploy/secrets/      ES256 token keys, a TLS certificate (self-signed
+#                        until replaced by the hospital's own) and, in
+#                        recording-keys/, the recording key-encryption key
+#                        (RSA-3072) and manifest-signing key (RSA-3072);
+#                        readable only by the container user (uid 10001)
 # Existing files are kept, so re-running never rotates anything by accident.
 set -euo pipefail
 # shellcheck source=lib.sh
@@ -41,6 +43,21 @@ if [ ! -f "$dir/tls.key.pem" ]; then
     -addext "subjectAltName=$san" -keyout "$dir/tls.key.pem" -out "$dir/tls.crt.pem" 2>/dev/null
   say "generated a self-signed TLS certificate for $host (replace with the hospital's)"
 fi
-chmod 600 "$dir"/*.pem
-chown 10001 "$dir"/*.pem 2>/dev/null || say "run as root to give the key files to the container user (uid 10001)"
+keys=$dir/recording-keys
+mkdir -p "$keys"
+chmod 700 "$keys"
+if ! ls "$keys"/recording-kek-*.key.pem >/dev/null 2>&1; then
+  # The file name carries the key id: the first 16 hex digits of the SHA-256
+  # of the public key (DER SubjectPublicKeyInfo), as the server checks.
+  openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:3072 -out "$keys/new-kek.pem" 2>/dev/null
+  id=$(openssl pkey -in "$keys/new-kek.pem" -pubout -outform DER | sha256sum | cut -c1-16)
+  mv "$keys/new-kek.pem" "$keys/recording-kek-$id.key.pem"
+  say "generated the recording key-encryption key $id (back it up: recordings cannot be opened without it)"
+fi
+if [ ! -f "$keys/manifest-signing.key.pem" ]; then
+  openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:3072 -out "$keys/manifest-signing.key.pem" 2>/dev/null
+  say "generated the manifest-signing key"
+fi
+chmod 600 "$dir"/*.pem "$keys"/*.pem
+chown 10001 "$dir"/*.pem "$keys" "$keys"/*.pem 2>/dev/null || say "run as root to give the key files to the container user (uid 10001)"
 say "ready: docker-compose up -d"

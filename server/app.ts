@@ -31,6 +31,7 @@ import { recordingHandlers } from './edge/socket/handlers/recording.ts';
 import { RoomBinding } from './edge/socket/RoomBinding.ts';
 import { SIGNATURE_ALGORITHM } from './domain/recordings/manifest.ts';
 import { loadRecordingPolicy, type RecordingPolicy } from './domain/recordings/RecordingPolicy.ts';
+import { loadApprovalPolicy, type ApprovalPolicy } from './domain/approvals/ApprovalPolicy.ts';
 import { RecordingArchive } from './domain/recordings/RecordingArchive.ts';
 import { RecordingService } from './domain/recordings/RecordingService.ts';
 import { RetentionSweeper } from './domain/recordings/RetentionSweeper.ts';
@@ -69,6 +70,8 @@ export interface HuizhenServer {
   readonly uploader: SegmentUploader;
   readonly retention: RetentionSweeper;
   readonly recordingPolicy: RecordingPolicy;
+  /** Validated now; the playback approval flow builds on it. */
+  readonly approvalPolicy: ApprovalPolicy;
   readonly kek: KeyEncryptionService;
   readonly manifestSigner: ManifestSigner;
   readonly archive: RecordingArchive;
@@ -103,12 +106,17 @@ async function build(config: Config, options: StartOptions, shutdown: ShutdownSe
   // signing (generated on first development start), the recording policy.
   const identity = loadServerIdentity(config);
   for (const file of identity.generatedFiles) log.info({ file }, 'generated development key material');
-  const recordingPolicy = loadRecordingPolicy(config.recordings.policyDir ?? path.join(ROOT, 'recordings-config'));
+  const policyDir = config.recordings.policyDir ?? path.join(ROOT, 'recordings-config');
+  const recordingPolicy = loadRecordingPolicy(policyDir);
+  const approvalPolicy = loadApprovalPolicy(policyDir);
   const recordingKeyDir = config.recordings.keyDir ?? path.join(config.dataDir, 'keys');
   const generateKeys = config.env === 'development' && !config.recordings.keyDir;
+  // The active key: HUIZHEN_RECORDING_KEK_ID (an operator's override, e.g.
+  // during an urgent rotation), else the policy's activeKeyId, else the newest.
+  const activeKeyId = config.recordings.activeKekId ?? recordingPolicy.keyEncryption.activeKeyId;
   const kek = LocalRsaKeyService.load(recordingKeyDir, {
     generate: generateKeys,
-    ...(config.recordings.activeKekId ? { activeKeyId: config.recordings.activeKekId } : {}),
+    ...(activeKeyId ? { activeKeyId } : {}),
   });
   const manifestSigner = ManifestSigner.load(recordingKeyDir, { generate: generateKeys });
 
@@ -329,6 +337,7 @@ async function build(config: Config, options: StartOptions, shutdown: ShutdownSe
     uploader,
     retention: sweeper,
     recordingPolicy,
+    approvalPolicy,
     kek,
     manifestSigner,
     archive: new RecordingArchive({

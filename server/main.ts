@@ -7,6 +7,7 @@ import { startHuizhen, type HuizhenServer } from './app.ts';
 import { ConfigError, loadConfig, maskConfig, type Config } from './config/index.ts';
 import { createLogger } from './observability/logger.ts';
 import { KeyFileError } from './pki/keyFiles.ts';
+import { PolicyError } from './config/policyFile.ts';
 
 let config: Config;
 try {
@@ -59,6 +60,9 @@ try {
 } catch (err) {
   if (err instanceof KeyFileError) {
     log.fatal({ problem: err.message }, 'cannot start: key material');
+    process.stderr.write(`Cannot start: ${err.message}\n`);
+  } else if (err instanceof PolicyError) {
+    log.fatal({ problems: err.problems }, 'cannot start: policy file');
     process.stderr.write(`Cannot start: ${err.message}\n`);
   } else {
     log.fatal({ err }, 'cannot start');

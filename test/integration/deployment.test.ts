@@ -1,8 +1,13 @@
 import { execFileSync, spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
+import { loadConfig } from '../../server/config/index.ts';
+import { LocalRsaKeyService } from '../../server/pki/KeyEncryptionService.ts';
+import { ManifestSigner } from '../../server/pki/ManifestSigner.ts';
 import { ROOT } from '../support/process.ts';
+import { tempDir } from '../support/server.ts';
 
 describe('deployment files', () => {
   it('docker-compose.yml passes `docker-compose config -q`', () => {
@@ -20,6 +25,47 @@ describe('deployment files', () => {
     expect(config).to.match(/DATABASE_URL: postgres:\/\/huizhen:.*@postgres:5432\/huizhen/);
     expect(config).to.include('HUIZHEN_S3_ENDPOINT: http://minio:9000');
     expect(config).to.include('HUIZHEN_ENV: production');
+  });
+
+  it('the compose secrets script makes the keys a production Huizhen starts with, where compose points it', async function () {
+    this.timeout(120_000);
+    // Run the script in a copy of scripts/ so it writes .env and
+    // deploy/secrets/ there, not into the working tree.
+    const dir = tempDir();
+    fs.cpSync(path.join(ROOT, 'scripts'), path.join(dir, 'scripts'), { recursive: true });
+    const run = spawnSync('bash', [path.join(dir, 'scripts/init-compose-secrets.sh'), '10.20.30.40'], { encoding: 'utf8' });
+    expect(run.status, run.stderr).to.equal(0);
+    expect(fs.readFileSync(path.join(dir, '.env'), 'utf8')).to.match(/^HUIZHEN_PUBLIC_HOST=10\.20\.30\.40$/m);
+
+    // The huizhen service's environment, as docker-compose resolves it (with
+    // the generated .env), is a valid production configuration...
+    const resolved = execFileSync('docker-compose', ['-f', path.join(ROOT, 'docker-compose.yml'), '--env-file', path.join(dir, '.env'), 'config'], { encoding: 'utf8' });
+    const service = /^  huizhen:\n([\s\S]*?)^  \S/m.exec(resolved)?.[1] ?? '';
+    const environment = /^    environment:\n((?:      .*\n)+)/m.exec(service)?.[1] ?? '';
+    const env = Object.fromEntries(
+      environment.trimEnd().split('\n').map((line) => {
+        const match = /^      ([A-Z0-9_]+): (.*)$/.exec(line);
+        if (!match) throw new Error(`unexpected environment line ${line}`);
+        return [match[1] as string, (match[2] as string).replace(/^'(.*)'$|^"(.*)"$/, '$1$2')];
+      }),
+    );
+    const config = loadConfig({ env });
+    expect(config.env).to.equal('production');
+
+    // ...whose key folder is the script's recording-keys/ mounted at /run/huizhen.
+    expect(service).to.match(/^    - \S*\/deploy\/secrets:\/run\/huizhen:ro$/m);
+    const keyDir = path.join(dir, 'deploy/secrets', path.relative('/run/huizhen', config.recordings.keyDir as string));
+    const kek = LocalRsaKeyService.load(keyDir, { generate: false });
+    const dataKey = crypto.randomBytes(32);
+    expect(await kek.unwrap(await kek.wrap(dataKey))).to.deep.equal(dataKey);
+    expect(ManifestSigner.load(keyDir, { generate: false }).publicKeyPem).to.include('PUBLIC KEY');
+
+    // Running it again keeps every key (no accidental rotation).
+    const before = fs.readdirSync(keyDir).sort();
+    const again = spawnSync('bash', [path.join(dir, 'scripts/init-compose-secrets.sh'), '10.20.30.40'], { encoding: 'utf8' });
+    expect(again.status, again.stderr).to.equal(0);
+    expect(fs.readdirSync(keyDir).sort()).to.deep.equal(before);
+    expect(LocalRsaKeyService.load(keyDir, { generate: false }).activeKeyId).to.equal(kek.activeKeyId);
   });
 
   it('the Dockerfile builds the worker with the same offline script and patch', () => {

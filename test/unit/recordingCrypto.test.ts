@@ -4,7 +4,9 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { parseJsonc } from '../../server/config/jsonc.ts';
 import { CHAIN_GENESIS, canonicalJson, chainLink, signManifest, verifyManifest, type Manifest } from '../../server/domain/recordings/manifest.ts';
-import { PolicyError, loadRecordingPolicy } from '../../server/domain/recordings/RecordingPolicy.ts';
+import { PolicyError } from '../../server/config/policyFile.ts';
+import { containerFor, loadRecordingPolicy } from '../../server/domain/recordings/RecordingPolicy.ts';
+import { MEDIA_CODECS } from '../../server/media/codecs.ts';
 import { IntegrityError, newDataKey, openSegment, sealSegment, sha256 } from '../../server/domain/recordings/sealing.ts';
 import { LocalRsaKeyService } from '../../server/pki/KeyEncryptionService.ts';
 import { ManifestSigner } from '../../server/pki/ManifestSigner.ts';
@@ -160,6 +162,29 @@ describe('recording policy (recordings-config/recording.jsonc)', () => {
     expect((error as PolicyError).problems.join('\n')).to.match(/retentionYears: must be at least 3/).and.match(/segmentSeconds/);
     fs.writeFileSync(path.join(dir, 'recording.jsonc'), '{ "segmentSeconds": ');
     expect(() => loadRecordingPolicy(dir)).to.throw(PolicyError, /not valid JSON/);
+  });
+
+  it('maps every codec the SFU offers to a container that can hold it', () => {
+    const dir = tempDir();
+    const shipped = fs.readFileSync(new URL('../../recordings-config/recording.jsonc', import.meta.url), 'utf8');
+    const policy = loadRecordingPolicy(new URL('../../recordings-config', import.meta.url).pathname);
+    for (const codec of MEDIA_CODECS) {
+      const container = containerFor(policy, codec.mimeType);
+      expect(container, codec.mimeType).to.equal(codec.mimeType === 'video/H264' ? 'matroska' : 'webm');
+    }
+    const problems = (text: string): string => {
+      fs.writeFileSync(path.join(dir, 'recording.jsonc'), text);
+      try {
+        loadRecordingPolicy(dir);
+      } catch (err) {
+        return (err as PolicyError).problems.join('\n');
+      }
+      return '';
+    };
+    expect(problems(shipped.replace('"video/H264": "matroska"', '"video/H264": "webm"'))).to.match(/codecs\.video\/H264: WebM cannot hold video\/H264/);
+    expect(problems(shipped.replace(/\s*"video\/H264": "matroska"/, '').replace('"video/VP8": "webm",', '"video/VP8": "webm"'))).to.match(/no container for video\/H264/);
+    expect(problems(shipped.replace('"audio/opus": "webm"', '"audio/PCMU": "matroska", "audio/opus": "webm"'))).to.match(/does not offer audio\/PCMU/);
+    expect(problems(shipped.replace('"provider": "local-rsa"', '"provider": "local-rsa", "activeKeyId": "nothex"'))).to.match(/keyEncryption\.activeKeyId: must be 16 hex digits/);
   });
 
   it('parses comments and trailing commas but leaves strings alone', () => {

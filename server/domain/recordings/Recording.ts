@@ -18,6 +18,7 @@ import type { RecordingRepository } from '../../storage/repositories/RecordingRe
 import { chainLink, type StopReason } from './manifest.ts';
 import { sealSegment, sha256 } from './sealing.ts';
 import type { SegmentUploader } from './SegmentUploader.ts';
+import type { RecordingPolicy } from './RecordingPolicy.ts';
 import { TrackRecorder, type FinishedSegment } from './TrackRecorder.ts';
 
 export interface RecordedProducer {
@@ -35,6 +36,7 @@ export interface RecordingDeps {
   startedAt: number;
   retainUntil: Date;
   segmentSeconds: number;
+  codecs: RecordingPolicy['codecs'];
   sources: readonly MediaSource[];
   workDir: string;
   repository: RecordingRepository;
@@ -102,6 +104,7 @@ export class Recording {
         trackId,
         dir: path.join(this.#dir, trackId),
         segmentSeconds: this.#deps.segmentSeconds,
+        codecs: this.#deps.codecs,
         log: this.#log,
         onSegment: (segment) => this.#queueSeal(trackId, segment),
       });

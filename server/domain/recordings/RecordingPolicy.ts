@@ -1,13 +1,34 @@
 /**
  * The recording policy from recordings-config/recording.jsonc, validated.
- * A bad file stops the server start with readable problems, like the rest
- * of the configuration.
  */
-import fs from 'node:fs';
-import path from 'node:path';
 import { z } from 'zod';
-import { parseJsonc } from '../../config/jsonc.ts';
+import { loadPolicyFile } from '../../config/policyFile.ts';
 import { MEDIA_SOURCES } from '../../protocol/room.ts';
+import { MEDIA_CODECS } from '../../media/codecs.ts';
+
+export const RECORDING_CONTAINERS = ['webm', 'matroska'] as const;
+export type RecordingContainer = (typeof RECORDING_CONTAINERS)[number];
+
+/** What WebM can hold (the rest needs Matroska). */
+const WEBM_CODECS = ['audio/opus', 'video/vp8', 'video/vp9', 'video/av1'];
+
+const codecsSchema = z
+  .record(z.string(), z.enum(RECORDING_CONTAINERS))
+  .superRefine((codecs, ctx) => {
+    const offered = MEDIA_CODECS.map((c) => c.mimeType.toLowerCase());
+    for (const [mimeType, container] of Object.entries(codecs)) {
+      if (!offered.includes(mimeType.toLowerCase())) {
+        ctx.addIssue({ code: 'custom', path: [mimeType], message: `the SFU does not offer ${mimeType} (it offers ${MEDIA_CODECS.map((c) => c.mimeType).join(', ')})` });
+      } else if (container === 'webm' && !WEBM_CODECS.includes(mimeType.toLowerCase())) {
+        ctx.addIssue({ code: 'custom', path: [mimeType], message: `WebM cannot hold ${mimeType}; use "matroska"` });
+      }
+    }
+    for (const codec of MEDIA_CODECS) {
+      if (!Object.keys(codecs).some((k) => k.toLowerCase() === codec.mimeType.toLowerCase())) {
+        ctx.addIssue({ code: 'custom', path: [], message: `no container for ${codec.mimeType}, which the SFU offers: every negotiated codec must be recordable` });
+      }
+    }
+  });
 
 export const recordingPolicySchema = z.strictObject({
   segmentSeconds: z.int().min(1).max(60),
@@ -17,37 +38,25 @@ export const recordingPolicySchema = z.strictObject({
     textVersion: z.string().min(1).max(64),
     text: z.strictObject({ 'zh-CN': z.string().min(10), en: z.string().min(10) }),
   }),
-  keyEncryption: z.strictObject({ provider: z.literal('local-rsa') }),
+  codecs: codecsSchema,
+  keyEncryption: z.strictObject({
+    provider: z.literal('local-rsa'),
+    activeKeyId: z.string().regex(/^[0-9a-f]{16}$/, 'must be 16 hex digits (the key file name part)').optional(),
+  }),
 });
 
 export type RecordingPolicy = z.infer<typeof recordingPolicySchema>;
 
-export class PolicyError extends Error {
-  readonly problems: string[];
-
-  constructor(file: string, problems: string[]) {
-    super(`Invalid recording policy ${file}:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
-    this.name = 'PolicyError';
-    this.problems = problems;
-  }
+/** The container a track of `mimeType` is segmented into. */
+export function containerFor(policy: Pick<RecordingPolicy, 'codecs'>, mimeType: string): RecordingContainer {
+  const entry = Object.entries(policy.codecs).find(([k]) => k.toLowerCase() === mimeType.toLowerCase());
+  // The schema requires an entry for every codec the SFU offers.
+  if (!entry) throw new Error(`recording policy has no container for ${mimeType}`);
+  return entry[1];
 }
 
 export const RECORDING_POLICY_FILE = 'recording.jsonc';
 
 export function loadRecordingPolicy(dir: string): RecordingPolicy {
-  const file = path.join(dir, RECORDING_POLICY_FILE);
-  let raw: unknown;
-  try {
-    raw = parseJsonc(fs.readFileSync(file, 'utf8'));
-  } catch (err) {
-    throw new PolicyError(file, [(err as NodeJS.ErrnoException).code ? `cannot read (${(err as NodeJS.ErrnoException).code})` : `not valid JSON: ${(err as Error).message}`]);
-  }
-  const parsed = recordingPolicySchema.safeParse(raw);
-  if (!parsed.success) {
-    throw new PolicyError(
-      file,
-      parsed.error.issues.map((i) => `${i.path.map(String).join('.') || '(root)'}: ${i.message}`),
-    );
-  }
-  return parsed.data;
+  return loadPolicyFile(dir, RECORDING_POLICY_FILE, recordingPolicySchema);
 }

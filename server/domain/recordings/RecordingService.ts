@@ -185,6 +185,7 @@ export class RecordingService {
       startedAt,
       retainUntil,
       segmentSeconds: policy.segmentSeconds,
+      codecs: policy.codecs,
       sources: policy.sources,
       workDir: this.#deps.workDir,
       repository: this.#deps.repository,

@@ -14,6 +14,7 @@ import dgram from 'node:dgram';
 import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
+import { containerFor, type RecordingContainer, type RecordingPolicy } from './RecordingPolicy.ts';
 import type { Consumer, PlainTransport, Producer, Router, RtpCodecParameters } from 'mediasoup/types';
 import type { Logger } from 'pino';
 
@@ -31,13 +32,15 @@ export interface TrackRecorderOptions {
   trackId: string;
   dir: string;
   segmentSeconds: number;
+  /** The recording policy's codec → container table. */
+  codecs: RecordingPolicy['codecs'];
   log: Logger;
   onSegment: (segment: FinishedSegment) => void;
 }
 
 export interface TrackFormat {
   codec: string;
-  container: 'webm' | 'matroska';
+  container: RecordingContainer;
 }
 
 export class TrackRecorder {
@@ -72,7 +75,7 @@ export class TrackRecorder {
   }
 
   static async start(options: TrackRecorderOptions): Promise<TrackRecorder> {
-    const { router, producer, trackId, dir, segmentSeconds, log } = options;
+    const { router, producer, trackId, dir, segmentSeconds, codecs, log } = options;
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     const port = await freeRtpPortPair();
     const transport = await router.createPlainTransport({
@@ -86,7 +89,7 @@ export class TrackRecorder {
       const codec = consumer.rtpParameters.codecs[0] as RtpCodecParameters;
       const format: TrackFormat = {
         codec: codec.mimeType,
-        container: codec.mimeType.toLowerCase() === 'video/h264' ? 'matroska' : 'webm',
+        container: containerFor({ codecs }, codec.mimeType),
       };
       const extension = format.container === 'webm' ? 'webm' : 'mkv';
       const sdpFile = path.join(dir, 'input.sdp');

@@ -7,6 +7,7 @@
  */
 import forge from 'node-forge';
 import { IntegrityError, sha256 } from './sealing.ts';
+import type { RecordingContainer } from './RecordingPolicy.ts';
 
 export const MANIFEST_FORMAT = 'huizhen-recording-manifest/1' as const;
 export const SIGNATURE_ALGORITHM = 'RSASSA-PKCS1-v1_5-SHA256' as const;
@@ -22,7 +23,7 @@ export interface ManifestTrack {
   source: 'mic' | 'camera' | 'screen';
   kind: 'audio' | 'video';
   codec: string;
-  container: 'webm' | 'matroska';
+  container: RecordingContainer;
   /** When the track started and stopped, milliseconds after the recording started. */
   startOffsetMs: number;
   endOffsetMs: number | null;
