@@ -344,7 +344,7 @@ async function build(config: Config, options: StartOptions, shutdown: ShutdownSe
       store: objects.store,
       repository: new RecordingRepository(db),
       kek,
-      manifestKey: (keyId) => keyRegistry.publicKey(keyId),
+      manifestKey: (keyId) => keyRegistry.publicKey(keyId, 'manifest-signing'),
     }),
     close: () => shutdown.run(),
   };

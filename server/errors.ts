@@ -77,6 +77,13 @@ export class InvalidStateError extends HuizhenError {
   }
 }
 
+/** Recording needs the patient's consent for the current consent text. */
+export class ConsentRequiredError extends HuizhenError {
+  constructor(message: string) {
+    super('CONSENT_REQUIRED', 409, message);
+  }
+}
+
 export class PayloadTooLargeError extends HuizhenError {
   constructor(message = 'The request body is too large.') {
     super('PAYLOAD_TOO_LARGE', 413, message);

@@ -75,7 +75,7 @@ try {
         store: objects.store,
         repository,
         kek: LocalRsaKeyService.load(keyDir, { generate: false }),
-        manifestKey: (keyId) => registry.publicKey(keyId),
+        manifestKey: (keyId) => registry.publicKey(keyId, 'manifest-signing'),
       });
       if (command === 'verify') {
         const manifest = await archive.verify(id);
@@ -83,7 +83,13 @@ try {
       } else {
         if (!values.out) fail(`export needs --out <file.mkv>\n${usage}`);
         const out = path.resolve(values.out);
-        const { tracks } = await archive.export(id, out);
+        // Ctrl-C or a stop signal aborts the export, which then removes its
+        // plaintext (temporary files and the partial output) before exiting.
+        const abort = new AbortController();
+        const onSignal = () => abort.abort(new Error('export interrupted; no plaintext left behind'));
+        process.once('SIGINT', onSignal);
+        process.once('SIGTERM', onSignal);
+        const { tracks } = await archive.export(id, out, { signal: abort.signal });
         process.stderr.write(`exported ${tracks.length} tracks to ${out} (plaintext: keep it under the hospital's control)\n`);
       }
       break;

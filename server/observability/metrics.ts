@@ -53,7 +53,7 @@ export class Metrics {
   }
 
   /** Recording uploads waiting in the spool, and how far behind they are. */
-  registerUploadSource(source: { pending: number; uploadLagSeconds(): number }): void {
+  registerUploadSource(source: { pending: number; lost: number; uploadLagSeconds(): number }): void {
     new client.Gauge({
       name: 'huizhen_recording_upload_lag_seconds',
       help: 'Age of the oldest sealed recording segment still waiting for upload (0 when none).',
@@ -68,6 +68,14 @@ export class Metrics {
       registers: [this.registry],
       collect() {
         this.set(source.pending);
+      },
+    });
+    new client.Gauge({
+      name: 'huizhen_recording_uploads_lost',
+      help: 'Sealed recording objects that could not be uploaded because their spool file disappeared since the start (alert on > 0).',
+      registers: [this.registry],
+      collect() {
+        this.set(source.lost);
       },
     });
   }

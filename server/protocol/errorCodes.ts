@@ -11,6 +11,8 @@ export const ERROR_CODES = [
   'NOT_FOUND',
   'INVALID_STATE',
   'PAYLOAD_TOO_LARGE',
+  // Recording without the patient's (current) consent (409)
+  'CONSENT_REQUIRED',
   // Authentication (401)
   'AUTH_TOKEN_MISSING',
   'AUTH_TOKEN_INVALID',

@@ -15,7 +15,7 @@ import { RecordingRepository } from '../../server/storage/repositories/Recording
 import { launchChromium, newContext } from '../support/chromium.ts';
 import { sharedPostgres } from '../support/postgres.ts';
 import { runNode, type RunningProcess } from '../support/process.ts';
-import { tempDir } from '../support/server.ts';
+import { externalS3Env, tempDir } from '../support/server.ts';
 
 describe('Chromium: a recording survives kill -9 of the server', function () {
   this.timeout(240_000);
@@ -35,9 +35,7 @@ describe('Chromium: a recording survives kill -9 of the server', function () {
       HUIZHEN_MEDIA_WORKERS: '1',
       HUIZHEN_ADAPT_VIDEO_TO_BANDWIDTH: 'false',
       DATABASE_URL: dbUrl,
-      HUIZHEN_S3_ENDPOINT: s3.endpoint,
-      HUIZHEN_S3_ACCESS_KEY_ID: EMBEDDED_S3_CREDENTIALS.accessKeyId,
-      HUIZHEN_S3_SECRET_ACCESS_KEY: EMBEDDED_S3_CREDENTIALS.secretAccessKey,
+      ...externalS3Env(s3),
     });
     processes.push(proc);
     return proc;
@@ -109,11 +107,14 @@ describe('Chromium: a recording survives kill -9 of the server', function () {
       await host.waitForTimeout(250);
     }
     first.child.kill('SIGKILL');
+    const killedAt = Date.now();
     expect(await first.exited).to.equal('SIGKILL');
     const before = await db.query<{ status: string }>('SELECT status FROM recordings WHERE recording_id = $1', [recordingId]);
     expect(before.rows[0]?.status).to.equal('recording');
 
     // The next start recovers: spooled segments go up, the manifest is written as interrupted.
+    // The restart comes a while later; the recording still ends when the server died.
+    await host.waitForTimeout(3000);
     const second = startServer();
     await second.waitFor(/Huizhen is running/, 60_000);
     const finalDeadline = Date.now() + 60_000;
@@ -140,11 +141,13 @@ describe('Chromium: a recording survives kill -9 of the server', function () {
       }),
       repository: new RecordingRepository(db),
       kek: LocalRsaKeyService.load(path.join(dataDir, 'keys'), { generate: false }),
-      manifestKey: (keyId) => registry.publicKey(keyId),
+      manifestKey: (keyId) => registry.publicKey(keyId, 'manifest-signing'),
     });
     const manifest = await archive.verify(recordingId);
     expect(manifest.status).to.equal('interrupted');
     expect(manifest.lastGoodSegment?.seq).to.equal(manifest.segments.length);
+    expect(Date.parse(manifest.endedAt), 'ended at the last sealed segment, not at the restart').to.be.at.most(killedAt);
+    for (const track of manifest.tracks) expect(Date.parse(manifest.startedAt) + (track.endOffsetMs ?? 0)).to.be.at.most(killedAt);
     const opened = await archive.open(recordingId);
     for (const segment of manifest.segments) {
       const plaintext = await archive.plaintextSegment(opened, segment);

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { EmbeddedS3Server } from '../../server/storage/objects/index.ts';
 import { startPostgres, type PostgresCluster } from '../support/postgres.ts';
-import { get, startTestServer, tempDir, type TestServer } from '../support/server.ts';
+import { externalS3Env, get, startTestServer, tempDir, type TestServer } from '../support/server.ts';
 
 describe('health, readiness and metrics', () => {
   describe('with every dependency up', () => {
@@ -112,12 +112,7 @@ describe('health, readiness and metrics', () => {
     before(async () => {
       s3 = await EmbeddedS3Server.start({ directory: tempDir(), port: 0, bucket: 'huizhen' });
       server = await startTestServer({
-        env: {
-          HUIZHEN_S3_ENDPOINT: s3.endpoint,
-          HUIZHEN_S3_ACCESS_KEY_ID: 'S3RVER',
-          HUIZHEN_S3_SECRET_ACCESS_KEY: 'S3RVER',
-          HUIZHEN_S3_REQUEST_TIMEOUT_MS: '1000',
-        },
+        env: externalS3Env(s3, { HUIZHEN_S3_REQUEST_TIMEOUT_MS: '1000' }),
       });
     });
     after(async () => {

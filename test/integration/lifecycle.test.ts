@@ -10,7 +10,7 @@ import { ManifestSigner } from '../../server/pki/ManifestSigner.ts';
 import { EmbeddedS3Server } from '../../server/storage/objects/index.ts';
 import { sharedPostgres } from '../support/postgres.ts';
 import { runNode } from '../support/process.ts';
-import { get, httpsRequest, postJson, startTestServer, tempDir } from '../support/server.ts';
+import { externalS3Env, get, httpsRequest, postJson, startTestServer, tempDir } from '../support/server.ts';
 
 describe('the server process (npm start)', function () {
   this.timeout(60_000);
@@ -132,9 +132,7 @@ describe('production mode with hospital-provided keys', function () {
         HUIZHEN_TLS_CERT_FILE: file('tls.crt', tls.certificatePem),
         HUIZHEN_TLS_KEY_FILE: file('tls.key', tls.privateKeyPem),
         HUIZHEN_JWT_PUBLIC_KEY_FILE: file('jwt.pub', tokenKeys.publicKey.export({ type: 'spki', format: 'pem' }).toString()),
-        HUIZHEN_S3_ENDPOINT: s3.endpoint,
-        HUIZHEN_S3_ACCESS_KEY_ID: 'S3RVER',
-        HUIZHEN_S3_SECRET_ACCESS_KEY: 'S3RVER',
+        ...externalS3Env(s3),
         HUIZHEN_RECORDING_KEY_DIR: recordingKeys,
       },
     });

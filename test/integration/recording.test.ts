@@ -1,13 +1,22 @@
 import { spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
+import forge from 'node-forge';
+import { signManifest, type Manifest } from '../../server/domain/recordings/manifest.ts';
+import { RecordingArchive } from '../../server/domain/recordings/RecordingArchive.ts';
+import { RetentionSweeper } from '../../server/domain/recordings/RetentionSweeper.ts';
 import { IntegrityError } from '../../server/domain/recordings/sealing.ts';
+import { TrackRecorder } from '../../server/domain/recordings/TrackRecorder.ts';
+import { KeyRegistry } from '../../server/storage/repositories/KeyRegistry.ts';
+import { RecordingRepository } from '../../server/storage/repositories/RecordingRepository.ts';
 import { EmbeddedS3Server } from '../../server/storage/objects/index.ts';
 import { RoomFixture, refusal } from '../support/roomFixture.ts';
 import type { RoomClient } from '../support/roomClient.ts';
 import { injectMedia } from '../support/rtpSource.ts';
-import { startTestServer, tempDir, type TestServer } from '../support/server.ts';
+import { captureLogger, externalS3Env, startTestServer, tempDir, type TestServer } from '../support/server.ts';
 
 interface Probe {
   ok: boolean;
@@ -30,6 +39,22 @@ function plaintextMarkers(data: Buffer): string[] {
   return found;
 }
 
+/** Export work folders (they hold plaintext while an export runs). */
+function exportTempDirs(): string[] {
+  return ['/dev/shm', os.tmpdir()].flatMap((root) => (fs.existsSync(root) ? fs.readdirSync(root).filter((f) => f.startsWith('huizhen-export-')).map((f) => path.join(root, f)) : [])).sort();
+}
+
+/** Host joined, patient admitted (no consent yet). */
+async function admittedVisit(fx: RoomFixture, patientUserId = 'pt-wang') {
+  const host = await fx.client('host', 'dr-li');
+  await host.join();
+  const patient = await fx.client('patient', patientUserId);
+  await patient.join();
+  await host.request('room:admit', { peerId: patient.peerId });
+  const admitted = await patient.waitFor('room:admitted');
+  return { host, patient, admitted };
+}
+
 describe('encrypted recording of consultations', function () {
   this.timeout(120_000);
   const fx = new RoomFixture('rec-room');
@@ -37,12 +62,7 @@ describe('encrypted recording of consultations', function () {
 
   /** Host and patient admitted; the patient has consented in the app. */
   async function visitWithConsent(): Promise<{ host: RoomClient; patient: RoomClient }> {
-    const host = await fx.client('host', 'dr-li');
-    await host.join();
-    const patient = await fx.client('patient', 'pt-wang');
-    await patient.join();
-    await host.request('room:admit', { peerId: patient.peerId });
-    const admitted = await patient.waitFor('room:admitted');
+    const { host, patient, admitted } = await admittedVisit(fx);
     expect(admitted.consent).to.deep.equal({ state: 'none' });
     const consent = await patient.request('recording:giveConsent', { method: 'in_app', textVersion: admitted.consentText.version });
     expect(consent).to.include({ state: 'given', patientUserId: 'pt-wang', method: 'in_app' });
@@ -193,16 +213,75 @@ describe('encrypted recording of consultations', function () {
         await server.objectStore.put(key, original);
       }
     });
+
+    it('refuses an older, validly signed manifest of the same recording, and one signed by a key not meant for manifests', async () => {
+      const key = `recordings/${recordingId}/manifest.json`;
+      const original = await server.objectStore.getBuffer(key);
+      const { signature: _, ...body } = JSON.parse(original.toString()) as Manifest;
+      try {
+        // A genuine earlier state: fewer segments, its own consistent chain head, signed by the server's key.
+        const segments = body.segments.slice(0, -2);
+        const older = signManifest({ ...body, segments, chainHead: segments.at(-1)!.chain }, server.manifestSigner);
+        await server.objectStore.put(key, Buffer.from(JSON.stringify(older)));
+        let error = await server.archive.verify(recordingId).then(() => null, (e: unknown) => e);
+        expect(error).to.be.instanceOf(IntegrityError);
+        expect((error as Error).message).to.match(/does not end where the recording ended/);
+
+        // The same manifest signed with the hospital's key-encryption key (registered, but for wrapping keys).
+        const kekFile = path.join(server.dataDir, 'keys', `recording-kek-${server.kek.activeKeyId}.key.pem`);
+        const pkcs1 = crypto.createPrivateKey(fs.readFileSync(kekFile)).export({ type: 'pkcs1', format: 'pem' }).toString();
+        const kekSigned = signManifest(body, { keyId: server.kek.activeKeyId, privateKey: forge.pki.privateKeyFromPem(pkcs1) as forge.pki.rsa.PrivateKey });
+        await server.objectStore.put(key, Buffer.from(JSON.stringify(kekSigned)));
+        error = await server.archive.verify(recordingId).then(() => null, (e: unknown) => e);
+        expect((error as Error).message).to.match(/signing key .* is not known/);
+      } finally {
+        await server.objectStore.put(key, original);
+      }
+      await server.archive.verify(recordingId);
+    });
+
+    it('leaves no plaintext behind when an export is interrupted', async () => {
+      const out = path.join(tempDir(), 'interrupted.mkv');
+      const abort = new AbortController();
+      let fetched = 0;
+      // The operator presses Ctrl-C while segments are being decrypted.
+      const store = new Proxy(server.objectStore, {
+        get(target, prop, receiver) {
+          if (prop === 'getBuffer') {
+            return async (k: string) => {
+              if (k.endsWith('.seg') && ++fetched === 3) abort.abort(new Error('interrupted by the operator'));
+              return target.getBuffer(k);
+            };
+          }
+          const value = Reflect.get(target, prop, receiver) as unknown;
+          return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+        },
+      });
+      const archive = new RecordingArchive({
+        store,
+        repository: new RecordingRepository(server.db),
+        kek: server.kek,
+        manifestKey: (keyId) => new KeyRegistry(server.db).publicKey(keyId, 'manifest-signing'),
+      });
+      const before = exportTempDirs();
+      const error = await archive.export(recordingId, out, { signal: abort.signal }).then(() => null, (e: unknown) => e);
+      expect((error as Error).message).to.equal('interrupted by the operator');
+      expect(fetched).to.be.at.least(3);
+      expect(exportTempDirs()).to.deep.equal(before);
+      expect(fs.existsSync(out)).to.equal(false);
+    });
   });
 
   it('refuses to record without consent, and stops at once when consent is withdrawn', async () => {
-    const host = await fx.client('host', 'dr-li');
-    await host.join();
-    const patient = await fx.client('patient', 'pt-zhao');
-    await patient.join();
-    await host.request('room:admit', { peerId: patient.peerId });
-    const admitted = await patient.waitFor('room:admitted');
-    expect(await refusal(host.request('recording:start', {}))).to.equal('INVALID_STATE');
+    const { host, patient, admitted } = await admittedVisit(fx, 'pt-zhao');
+    expect(await refusal(host.request('recording:start', {}))).to.equal('CONSENT_REQUIRED');
+    // A consent given to an earlier consent text does not count: the patient must agree to the text in force.
+    await server.db.query(
+      `INSERT INTO recording_consents (consent_id, room_id, patient_user_id, method, recorded_by, text_version) VALUES ('old-consent', $1, 'pt-zhao', 'in_app', 'pt-zhao', '2025-01-v0')`,
+      [fx.room],
+    );
+    expect(await refusal(host.request('recording:start', {}))).to.equal('CONSENT_REQUIRED');
+    expect(await server.recordings.consentState(fx.room)).to.deep.equal({ state: 'none' });
     // Only the patient (in the app) or the host (on their behalf) gives consent, for the current text.
     expect(await refusal(patient.request('recording:giveConsent', { method: 'in_app', textVersion: 'old-version' }))).to.equal('INVALID_STATE');
     expect(await refusal(patient.request('recording:giveConsent', { method: 'written', textVersion: admitted.consentText.version }))).to.equal('VALIDATION_FAILED');
@@ -221,39 +300,162 @@ describe('encrypted recording of consultations', function () {
     await server.recordings.finalized(recordingId);
     const manifest = await server.archive.manifest(recordingId);
     expect(manifest.stopReason).to.equal('consent_withdrawn');
-    expect(await refusal(host.request('recording:start', {}))).to.equal('INVALID_STATE');
+    expect(await refusal(host.request('recording:start', {}))).to.equal('CONSENT_REQUIRED');
     const consent = await server.db.query<{ withdrawn_by: string }>('SELECT withdrawn_by FROM recording_consents WHERE room_id = $1', [fx.room]);
     expect(consent.rows[0]?.withdrawn_by).to.equal('pt-zhao');
   });
 
-  it('destroys expired recordings by their key and objects, and keeps one under legal hold', async () => {
-    const ids: string[] = [];
-    for (let i = 0; i < 2; i += 1) {
-      fx.next();
-      const { host } = await visitWithConsent();
+  /** A finished recording of a short visit in a new room. */
+  async function shortRecording(seconds: number, ssrcBase: number): Promise<string> {
+    fx.next();
+    const { host } = await visitWithConsent();
+    await host.request('recording:start', {});
+    const id = server.recordings.activeRecordingId(fx.room)!;
+    const media = await injectMedia(server.rooms.get(fx.room)!, { peerId: host.peerId, userId: 'dr-li', role: 'host' }, { seconds, ssrcBase });
+    await media.done;
+    await host.request('recording:stop', {});
+    media.stop();
+    await server.recordings.finalized(id);
+    return id;
+  }
+
+  it('destroys expired recordings by their key and objects, and keeps those under legal hold, even a hold placed during the sweep', async () => {
+    const expired = await shortRecording(3, 4000);
+    const held = await shortRecording(3, 4010);
+    const heldDuringSweep = await shortRecording(3, 4020);
+    const ids = [expired, held, heldDuringSweep];
+    // Expired in this order: the sweep reaches heldDuringSweep last.
+    await server.db.query(`UPDATE recordings SET retain_until = now() - interval '3 days' WHERE recording_id = $1`, [expired]);
+    await server.db.query(`UPDATE recordings SET retain_until = now() - interval '2 days', legal_hold = true WHERE recording_id = $1`, [held]);
+    await server.db.query(`UPDATE recordings SET retain_until = now() - interval '1 day' WHERE recording_id = $1`, [heldDuringSweep]);
+
+    // While the sweep deletes the first recording's objects, a records
+    // officer puts the last one on hold.
+    const repository = new RecordingRepository(server.db);
+    const store = new Proxy(server.objectStore, {
+      get(target, prop, receiver) {
+        if (prop === 'list') {
+          return (prefix: string) => {
+            if (prefix === `recordings/${expired}/`) {
+              return (async function* () {
+                await repository.setLegalHold(heldDuringSweep, true);
+                yield* target.list(prefix);
+              })();
+            }
+            return target.list(prefix);
+          };
+        }
+        const value = Reflect.get(target, prop, receiver) as unknown;
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const report = await new RetentionSweeper({ repository, store, log: captureLogger().log }).sweep();
+    expect(report.destroyed).to.deep.equal([expired]);
+    expect(await segmentObjects(expired)).to.deep.equal([]);
+    expect((await server.db.query('SELECT 1 FROM recording_keys WHERE recording_id = $1', [expired])).rowCount).to.equal(0);
+    const statuses = await server.db.query<{ recording_id: string; status: string }>('SELECT recording_id, status FROM recordings WHERE recording_id = ANY($1)', [ids]);
+    expect(Object.fromEntries(statuses.rows.map((r) => [r.recording_id, r.status]))).to.deep.equal({ [expired]: 'destroyed', [held]: 'complete', [heldDuringSweep]: 'complete' });
+    const exportExpired = await server.archive.open(expired).then(() => null, (e: unknown) => e);
+    expect(exportExpired).to.be.instanceOf(Error);
+
+    for (const id of [held, heldDuringSweep]) {
+      await server.archive.verify(id);
+      expect((await segmentObjects(id)).length).to.be.greaterThan(0);
+    }
+  });
+
+  it('records one recording per visit whatever the timing: double starts, and starts racing a withdrawal', async () => {
+    const { host, patient } = await visitWithConsent();
+    const version = server.recordings.policy.consent.textVersion;
+    // The host double-clicks.
+    const both = await Promise.allSettled([host.request('recording:start', {}), host.request('recording:start', {})]);
+    expect(both.map((r) => r.status).sort()).to.deep.equal(['fulfilled', 'rejected']);
+    const running = await server.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM recordings WHERE room_id = $1`, [fx.room]);
+    expect(running.rows[0]?.n).to.equal(1);
+    await host.request('recording:stop', {});
+
+    // The host starts while the patient withdraws; whichever wins, nothing records without consent.
+    for (let round = 0; round < 3; round += 1) {
+      await patient.request('recording:giveConsent', { method: 'in_app', textVersion: version });
+      await Promise.allSettled([host.request('recording:start', {}), patient.request('recording:withdrawConsent', {})]);
+      expect(server.recordings.activeRecordingId(fx.room), `round ${round}`).to.equal(null);
+      expect(server.recordings.recordingState(fx.room)).to.deep.equal({ state: 'off' });
+      const open = await server.db.query(`SELECT 1 FROM recordings WHERE room_id = $1 AND status = 'recording'`, [fx.room]);
+      expect(open.rowCount, `round ${round}`).to.equal(0);
+    }
+    // Every recording made in this room ends up final, and any that began is marked as stopped by the withdrawal.
+    const ids = await server.db.query<{ recording_id: string }>('SELECT recording_id FROM recordings WHERE room_id = $1 ORDER BY started_at', [fx.room]);
+    for (const [i, { recording_id: id }] of ids.rows.entries()) {
+      await server.recordings.finalized(id);
+      if (i > 0) expect((await server.archive.manifest(id)).stopReason).to.equal('consent_withdrawn');
+    }
+  });
+
+  it('declares a segment lost to a full spool disk in the manifest; the rest verifies and exports', async () => {
+    const { host } = await visitWithConsent();
+    const uploader = server.uploader;
+    const writeSpool = uploader.writeSpool.bind(uploader);
+    let calls = 0;
+    uploader.writeSpool = (group: string, name: string, sealed: Buffer) => {
+      if (name.endsWith('.seg') && ++calls === 2) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+      writeSpool(group, name, sealed);
+    };
+    try {
       await host.request('recording:start', {});
       const id = server.recordings.activeRecordingId(fx.room)!;
-      const media = await injectMedia(server.rooms.get(fx.room)!, { peerId: host.peerId, userId: 'dr-li', role: 'host' }, { seconds: 3, ssrcBase: 4000 + i * 10 });
+      const media = await injectMedia(server.rooms.get(fx.room)!, { peerId: host.peerId, userId: 'dr-li', role: 'host' }, { seconds: 10, ssrcBase: 4100 });
       await media.done;
       await host.request('recording:stop', {});
       media.stop();
       await server.recordings.finalized(id);
-      ids.push(id);
+      const manifest = await server.archive.verify(id);
+      expect(manifest.gaps).to.have.length(1);
+      expect(manifest.gaps?.[0]?.reason).to.equal('ENOSPC');
+      const lost = manifest.gaps![0]!;
+      expect(manifest.segments.some((s) => s.trackId === lost.trackId && s.index === lost.index)).to.equal(false);
+      expect(manifest.segments.some((s) => s.trackId === lost.trackId && s.index === lost.index + 1)).to.equal(true);
+      const out = path.join(tempDir(), 'with-gap.mkv');
+      await server.archive.export(id, out);
+      expect(ffprobe(out).ok).to.equal(true);
+    } finally {
+      uploader.writeSpool = writeSpool;
     }
-    const [expired, held] = ids as [string, string];
-    await server.db.query(`UPDATE recordings SET retain_until = now() - interval '1 day' WHERE recording_id = ANY($1)`, [ids]);
-    await server.db.query('UPDATE recordings SET legal_hold = true WHERE recording_id = $1', [held]);
+  });
 
-    const report = await server.retention.sweep();
-    expect(report.destroyed).to.deep.equal([expired]);
-    expect(await segmentObjects(expired)).to.deep.equal([]);
-    expect((await server.db.query('SELECT 1 FROM recording_keys WHERE recording_id = $1', [expired])).rowCount).to.equal(0);
-    expect((await server.db.query<{ status: string }>('SELECT status FROM recordings WHERE recording_id = $1', [expired])).rows[0]?.status).to.equal('destroyed');
-    const exportExpired = await server.archive.open(expired).then(() => null, (e: unknown) => e);
-    expect(exportExpired).to.be.instanceOf(Error);
-
-    await server.archive.verify(held);
-    expect((await segmentObjects(held)).length).to.be.greaterThan(0);
+  it('a track whose ffmpeg cannot start fails alone and cleanly: no crash, no files, no transport', async () => {
+    const { host } = await visitWithConsent();
+    const room = server.rooms.get(fx.room)!;
+    const media = await injectMedia(room, { peerId: host.peerId, userId: 'dr-li', role: 'host' }, { seconds: 3, ssrcBase: 4200 });
+    try {
+      const router = room.router!;
+      const producer = media.producers[0]!;
+      const transports: Array<{ closed: boolean }> = [];
+      router.observer.on('newtransport', (t) => transports.push(t));
+      const dir = path.join(tempDir(), 'track');
+      const path0 = process.env['PATH'];
+      process.env['PATH'] = '/nonexistent';
+      let error: unknown;
+      try {
+        error = await TrackRecorder.start({
+          router,
+          producer,
+          trackId: 't900-mic',
+          dir,
+          segmentSeconds: 4,
+          codecs: server.recordingPolicy.codecs,
+          log: captureLogger().log,
+          onSegment: () => undefined,
+        }).then(() => null, (e: unknown) => e);
+      } finally {
+        process.env['PATH'] = path0;
+      }
+      expect((error as Error).message).to.match(/ffmpeg/);
+      expect(fs.existsSync(dir)).to.equal(false);
+      expect(transports).to.have.length(1);
+      expect(transports[0]!.closed).to.equal(true);
+    } finally {
+      media.stop();
+    }
   });
 });
 
@@ -270,12 +472,7 @@ describe('encrypted recording when object storage is unreachable', function () {
     s3 = await EmbeddedS3Server.start({ directory: s3Dir, port: 0, bucket: 'huizhen' });
     s3Port = Number(new URL(s3.endpoint).port);
     server = await startTestServer({
-      env: {
-        HUIZHEN_S3_ENDPOINT: s3.endpoint,
-        HUIZHEN_S3_ACCESS_KEY_ID: 'S3RVER',
-        HUIZHEN_S3_SECRET_ACCESS_KEY: 'S3RVER',
-        HUIZHEN_S3_REQUEST_TIMEOUT_MS: '1000',
-      },
+      env: externalS3Env(s3, { HUIZHEN_S3_REQUEST_TIMEOUT_MS: '1000' }),
     });
     fx.use(server);
     fx.next();
@@ -287,12 +484,7 @@ describe('encrypted recording when object storage is unreachable', function () {
   });
 
   it('spools sealed segments for 20 s of outage, then uploads every one and the export plays', async () => {
-    const host = await fx.client('host', 'dr-li');
-    await host.join();
-    const patient = await fx.client('patient', 'pt-wang');
-    await patient.join();
-    await host.request('room:admit', { peerId: patient.peerId });
-    const admitted = await patient.waitFor('room:admitted');
+    const { host, patient, admitted } = await admittedVisit(fx);
     await patient.request('recording:giveConsent', { method: 'in_app', textVersion: admitted.consentText.version });
     await host.request('recording:start', {});
     const recordingId = server.recordings.activeRecordingId(fx.room)!;

@@ -13,10 +13,21 @@ import { startHuizhen, type HuizhenServer } from '../../server/app.ts';
 import { loadConfig, type ConfigInput } from '../../server/config/index.ts';
 import { createLogger, type Logger } from '../../server/observability/logger.ts';
 import { PgliteDatabase } from '../../server/storage/db/PgliteDatabase.ts';
+import { EMBEDDED_S3_CREDENTIALS, type EmbeddedS3Server } from '../../server/storage/objects/index.ts';
 import type { ClientToServerEvents, ServerToClientEvents } from '../../server/protocol/socketEvents.ts';
 
 export function tempDir(prefix = 'huizhen-test-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/** Environment that points a Huizhen server at an S3 server started by the test. */
+export function externalS3Env(s3: EmbeddedS3Server, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    HUIZHEN_S3_ENDPOINT: s3.endpoint,
+    HUIZHEN_S3_ACCESS_KEY_ID: EMBEDDED_S3_CREDENTIALS.accessKeyId,
+    HUIZHEN_S3_SECRET_ACCESS_KEY: EMBEDDED_S3_CREDENTIALS.secretAccessKey,
+    ...extra,
+  };
 }
 
 /** A logger whose JSON lines are kept in memory for assertions. */

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
 import { parseJsonc } from '../../server/config/jsonc.ts';
-import { CHAIN_GENESIS, canonicalJson, chainLink, signManifest, verifyManifest, type Manifest } from '../../server/domain/recordings/manifest.ts';
+import { CHAIN_GENESIS, canonicalJson, chainLink, signManifest, verifyManifest, type Manifest, type ManifestTrack } from '../../server/domain/recordings/manifest.ts';
 import { PolicyError } from '../../server/config/policyFile.ts';
 import { containerFor, loadRecordingPolicy } from '../../server/domain/recordings/RecordingPolicy.ts';
 import { MEDIA_CODECS } from '../../server/media/codecs.ts';
@@ -53,6 +53,18 @@ describe('sealing segments (AES-256-GCM)', () => {
     throwsIntegrity(() => openSegment(key, place, Buffer.from('not sealed')), /not a sealed Huizhen segment/);
   });
 });
+
+const MIC_TRACK: ManifestTrack = {
+  trackId: 't001-mic',
+  role: 'host',
+  userId: 'dr-li',
+  source: 'mic',
+  kind: 'audio',
+  codec: 'audio/opus',
+  container: 'webm',
+  startOffsetMs: 0,
+  endOffsetMs: 60_000,
+};
 
 describe('recording key wrapping and manifest signatures (node-forge)', function () {
   this.timeout(30_000);
@@ -121,7 +133,7 @@ describe('recording key wrapping and manifest signatures (node-forge)', function
       consent: { consentId: 'c', textVersion: 'v1', method: 'in_app', consentedAt: '2026-11-23T00:00:00.000Z', patientUserId: 'pt' },
       policy: { segmentSeconds: 4, retentionYears: 3 },
       encryption: { cipher: 'AES-256-GCM', keyId: 'k', keyAlgorithm: 'RSA-OAEP-256' },
-      tracks: [],
+      tracks: [MIC_TRACK],
       segments,
       chainHead: chain,
     };
@@ -137,6 +149,47 @@ describe('recording key wrapping and manifest signatures (node-forge)', function
     throwsIntegrity(() => verifyManifest(swapped, signer.publicKeyPem), /out of order/);
     const truncated = signManifest({ ...body, segments: segments.slice(0, 2) }, signer);
     throwsIntegrity(() => verifyManifest(truncated, signer.publicKeyPem), /segments missing at the end/);
+  });
+
+  it('accepts a lost segment only when the signed manifest declares it', () => {
+    const signer = ManifestSigner.load(dir, { generate: true });
+    // Track segments 0, 1 and 3: number 2 never made it into the chain.
+    let chain = CHAIN_GENESIS;
+    const segments = [0, 1, 3].map((index, i) => {
+      const seg = { seq: i + 1, trackId: 't001-mic', index, objectKey: `k${index}`, bytes: 100, sha256: sha256(`s${index}`) };
+      chain = chainLink(chain, seg);
+      return { ...seg, chain };
+    });
+    const body: Omit<Manifest, 'signature'> = {
+      format: 'huizhen-recording-manifest/1',
+      recordingId: 'rec-y',
+      roomId: 'room-y',
+      status: 'complete',
+      stopReason: 'stopped',
+      startedAt: '2026-11-23T00:00:00.000Z',
+      endedAt: '2026-11-23T00:01:00.000Z',
+      retainUntil: '2029-11-23T00:01:00.000Z',
+      consent: { consentId: 'c', textVersion: 'v1', method: 'in_app', consentedAt: '2026-11-23T00:00:00.000Z', patientUserId: 'pt' },
+      policy: { segmentSeconds: 4, retentionYears: 3 },
+      encryption: { cipher: 'AES-256-GCM', keyId: 'k', keyAlgorithm: 'RSA-OAEP-256' },
+      tracks: [MIC_TRACK],
+      segments,
+      chainHead: chain,
+    };
+    const silent = signManifest(body, signer);
+    let error: unknown;
+    try {
+      verifyManifest(silent, signer.publicKeyPem);
+    } catch (err) {
+      error = err;
+    }
+    expect(error).to.be.instanceOf(IntegrityError);
+    expect((error as IntegrityError).segment).to.equal('t001-mic#2');
+    expect((error as Error).message).to.match(/missing from the manifest and not declared as lost/);
+    verifyManifest(signManifest({ ...body, gaps: [{ trackId: 't001-mic', index: 2, reason: 'ENOSPC' }] }, signer), signer.publicKeyPem);
+    // A segment of a track the manifest does not name is refused too.
+    const stray = signManifest({ ...body, tracks: [] }, signer);
+    throwsIntegrity(() => verifyManifest(stray, signer.publicKeyPem), /belongs to no track/);
   });
 });
 

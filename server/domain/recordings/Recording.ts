@@ -67,6 +67,8 @@ export class Recording {
   #state: RecordingState = { kind: 'recording' };
   /** Sealing happens one segment at a time, in the order ffmpeg finished them. */
   #sealing: Promise<void> = Promise.resolve();
+  /** Tracks being set up (ffmpeg starting). */
+  readonly #starting = new Set<Promise<void>>();
   #trackSeq = 0;
 
   constructor(deps: RecordingDeps) {
@@ -90,9 +92,16 @@ export class Recording {
   }
 
   /** Starts recording a producer (a track that starts now, possibly late). */
-  async addProducer(p: RecordedProducer): Promise<void> {
-    if (this.#state.kind !== 'recording' || !this.#deps.sources.includes(p.source)) return;
-    if ([...this.#tracks.values()].some((t) => t.producerId === p.producer.id)) return;
+  addProducer(p: RecordedProducer): Promise<void> {
+    if (this.#state.kind !== 'recording' || !this.#deps.sources.includes(p.source)) return Promise.resolve();
+    if ([...this.#tracks.values()].some((t) => t.producerId === p.producer.id)) return Promise.resolve();
+    const starting = this.#startTrack(p);
+    this.#starting.add(starting);
+    void starting.finally(() => this.#starting.delete(starting));
+    return starting;
+  }
+
+  async #startTrack(p: RecordedProducer): Promise<void> {
     const trackId = `t${String(++this.#trackSeq).padStart(3, '0')}-${p.source}`;
     const slot: { recorder: TrackRecorder | null; producerId: string } = { recorder: null, producerId: p.producer.id };
     this.#tracks.set(trackId, slot);
@@ -124,20 +133,31 @@ export class Recording {
       if (this.#state.kind !== 'recording' || p.producer.closed) await this.#endTrack(trackId);
       else p.producer.observer.once('close', () => void this.#endTrack(trackId));
     } catch (err) {
+      // A recorder that started but could not be registered must not go on
+      // recording a track the manifest will not name.
+      await slot.recorder?.stop().catch(() => undefined);
       this.#tracks.delete(trackId);
       this.#log.error({ trackId, err: { message: (err as Error).message } }, 'could not record a track');
     }
   }
 
   /**
-   * Stops every track, waits for their last segments to be sealed, and
-   * deletes the work directory. Idempotent.
+   * Stops every track (waiting for any still starting), waits until their
+   * last segments are sealed, and deletes the work directory. Idempotent.
    */
   async stop(reason: StopReason): Promise<void> {
     if (this.#state.kind === 'recording') this.#state = { kind: 'stopping', reason };
     const finalReason = this.#state.kind === 'stopping' || this.#state.kind === 'stopped' ? this.#state.reason : reason;
+    // No track starts any more (the state is no longer 'recording'); those
+    // already starting end themselves when they see it.
+    await Promise.allSettled([...this.#starting]);
     await Promise.all([...this.#tracks.keys()].map((trackId) => this.#endTrack(trackId)));
-    await this.#sealing;
+    // Each sealing step may have queued another behind it; wait for the last.
+    let sealing: Promise<void>;
+    do {
+      sealing = this.#sealing;
+      await sealing;
+    } while (sealing !== this.#sealing);
     fs.rmSync(this.#dir, { recursive: true, force: true });
     this.#state = { kind: 'stopped', reason: finalReason };
   }
@@ -161,10 +181,15 @@ export class Recording {
     }
     this.#sealing = this.#sealing
       .then(() => this.#seal(trackId, segment))
-      .catch((err: unknown) => {
-        // The plaintext is never left behind, sealed or not.
+      .catch(async (err: unknown) => {
+        // The plaintext is never left behind, sealed or not; the loss is
+        // declared (the manifest names it) rather than left as a silent gap.
         fs.rmSync(segment.file, { force: true });
-        this.#log.error({ trackId, index: segment.index, err: { message: (err as Error).message } }, 'could not seal a segment');
+        const reason = (err as NodeJS.ErrnoException).code ?? 'seal_failed';
+        this.#log.error({ trackId, index: segment.index, err: { message: (err as Error).message } }, 'could not seal a segment; recording the gap');
+        await this.#deps.repository.addGap(this.id, trackId, segment.index, reason).catch((gapErr: unknown) => {
+          this.#log.error({ trackId, index: segment.index, err: { message: (gapErr as Error).message } }, 'could not record a segment gap');
+        });
       });
   }
 

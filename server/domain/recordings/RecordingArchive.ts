@@ -59,6 +59,14 @@ export class RecordingArchive {
     const publicKey = keyId ? await this.#deps.manifestKey(keyId) : null;
     if (!publicKey) throw new IntegrityError(`the manifest's signing key ${keyId ?? '(none)'} is not known`);
     verifyManifest(manifest, publicKey);
+    // A validly signed but older manifest of the same recording (an earlier
+    // finalisation, an old object version) must not pass for the final one:
+    // the database holds the chain head the recording ended with.
+    const stored = await this.#deps.repository.get(recordingId);
+    if (!stored) throw new NotFoundError(`recording ${recordingId} is not known to this database`);
+    if (stored.chainHead !== manifest.chainHead) {
+      throw new IntegrityError('the manifest does not end where the recording ended (an older or substituted manifest)');
+    }
     return manifest;
   }
 
@@ -88,13 +96,17 @@ export class RecordingArchive {
   /**
    * Decrypts every track and muxes them, each at its start offset, into one
    * Matroska file at `outFile`. Plaintext exists only in a private temporary
-   * folder during the export and in the output the operator asked for.
+   * folder (in RAM where /dev/shm exists) during the export and in the
+   * output the operator asked for. An export that fails or is aborted
+   * (`signal`, e.g. Ctrl-C) leaves neither behind.
    */
-  async export(recordingId: string, outFile: string): Promise<{ manifest: Manifest; tracks: ManifestTrack[] }> {
+  async export(recordingId: string, outFile: string, options: { signal?: AbortSignal } = {}): Promise<{ manifest: Manifest; tracks: ManifestTrack[] }> {
     const recording = await this.open(recordingId);
     const { manifest } = recording;
-    const work = fs.mkdtempSync(path.join(os.tmpdir(), 'huizhen-export-'));
+    const { signal } = options;
+    const work = fs.mkdtempSync(path.join(privateTempRoot(), 'huizhen-export-'));
     fs.chmodSync(work, 0o700);
+    const ffmpeg = (args: string[]) => runFfmpeg(args, signal);
     try {
       const inputs: Array<{ track: ManifestTrack; file: string }> = [];
       for (const track of manifest.tracks) {
@@ -103,6 +115,7 @@ export class RecordingArchive {
         const extension = track.container === 'webm' ? 'webm' : 'mkv';
         const list: string[] = [];
         for (const segment of segments) {
+          signal?.throwIfAborted();
           const file = path.join(work, `${track.trackId}-${String(segment.index).padStart(6, '0')}.${extension}`);
           fs.writeFileSync(file, await this.plaintextSegment(recording, segment), { mode: 0o600 });
           list.push(`file '${file}'`);
@@ -119,7 +132,12 @@ export class RecordingArchive {
       inputs.forEach((_, i) => args.push('-map', String(i)));
       inputs.forEach(({ track }, i) => args.push(`-metadata:s:${i}`, `title=${track.role} ${track.source} (${track.userId})`));
       args.push('-c', 'copy', '-f', 'matroska', outFile);
-      await ffmpeg(args);
+      try {
+        await ffmpeg(args);
+      } catch (err) {
+        fs.rmSync(outFile, { force: true });
+        throw err;
+      }
       return { manifest, tracks: inputs.map((i) => i.track) };
     } finally {
       fs.rmSync(work, { recursive: true, force: true });
@@ -136,14 +154,35 @@ export class RecordingArchive {
   }
 }
 
-function ffmpeg(args: string[]): Promise<void> {
+/** RAM-backed /dev/shm where it is usable, else the system temporary folder. */
+function privateTempRoot(): string {
+  try {
+    fs.accessSync('/dev/shm', fs.constants.W_OK);
+    return '/dev/shm';
+  } catch {
+    return os.tmpdir();
+  }
+}
+
+function runFfmpeg(args: string[], signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(signal.reason as Error);
+      return;
+    }
     const child = spawn('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-nostdin', '-y', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => {
       stderr = (stderr + d.toString()).slice(-2000);
     });
+    const abort = () => child.kill('SIGKILL');
+    signal?.addEventListener('abort', abort, { once: true });
     child.once('error', reject);
-    child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`ffmpeg failed (${code}): ${stderr.trim()}`))));
+    child.once('close', (code) => {
+      signal?.removeEventListener('abort', abort);
+      if (signal?.aborted) reject(signal.reason as Error);
+      else if (code === 0) resolve();
+      else reject(new Error(`ffmpeg failed (${code}): ${stderr.trim()}`));
+    });
   });
 }

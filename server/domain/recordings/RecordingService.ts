@@ -17,7 +17,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import type { Logger } from 'pino';
-import { ForbiddenError, InvalidStateError, ValidationError } from '../../errors.ts';
+import { ConsentRequiredError, ForbiddenError, InvalidStateError, ValidationError } from '../../errors.ts';
 import type { KeyEncryptionService } from '../../pki/KeyEncryptionService.ts';
 import type { ManifestSigner } from '../../pki/ManifestSigner.ts';
 import type { ConsentState, RecordingState as ClientRecordingState } from '../../protocol/room.ts';
@@ -46,7 +46,20 @@ interface Actor {
   role: string;
 }
 
+interface PendingStart {
+  /** Set when the recording must not go on once it has started. */
+  cancel: StopReason | null;
+  /** Settles when the start has finished, either way. */
+  done: Promise<void>;
+}
+
 const YEAR_MS = 365.25 * 24 * 3600 * 1000;
+
+function cancelledStart(reason: StopReason): Error {
+  return reason === 'consent_withdrawn'
+    ? new ConsentRequiredError('consent was withdrawn while the recording was starting; nothing was recorded')
+    : new InvalidStateError('the recording was stopped while it was starting');
+}
 
 export class RecordingService {
   readonly #deps: RecordingServiceDeps;
@@ -56,6 +69,8 @@ export class RecordingService {
   /** Stops in progress (finalising), so shutdown can wait for them. */
   readonly #stopping = new Set<Promise<void>>();
   readonly #finalWaiters = new Map<string, Array<(status: 'complete' | 'interrupted') => void>>();
+  /** Starts under way, by room: they hold the room until they finish. */
+  readonly #pendingStarts = new Map<string, PendingStart>();
   #closed = false;
 
   constructor(deps: RecordingServiceDeps) {
@@ -89,8 +104,17 @@ export class RecordingService {
     return recording && recording.state.kind === 'recording' ? { state: 'recording', since: recording.startedAt } : { state: 'off' };
   }
 
-  async consentState(roomId: string): Promise<ConsentState> {
+  /**
+   * The consent recording can rely on: given, not withdrawn, and for the
+   * consent text in force (a consent to an earlier text must be renewed).
+   */
+  async #currentConsent(roomId: string) {
     const consent = await this.#deps.repository.activeConsent(roomId);
+    return consent && consent.textVersion === this.#deps.policy.consent.textVersion ? consent : null;
+  }
+
+  async consentState(roomId: string): Promise<ConsentState> {
+    const consent = await this.#currentConsent(roomId);
     return consent
       ? {
           state: 'given',
@@ -154,10 +178,27 @@ export class RecordingService {
   async start(room: Room, by: Actor): Promise<ClientRecordingState> {
     if (by.role !== 'host') throw new ForbiddenError('Only the host starts a recording.');
     if (this.#closed) throw new InvalidStateError('the server is shutting down');
-    if (this.#active.has(room.id)) throw new InvalidStateError('this visit is already being recorded');
-    const consent = await this.#deps.repository.activeConsent(room.id);
-    if (!consent) throw new InvalidStateError('record the patient’s consent before recording');
-    if (this.#active.has(room.id)) throw new InvalidStateError('this visit is already being recorded');
+    if (this.#active.has(room.id) || this.#pendingStarts.has(room.id)) throw new InvalidStateError('this visit is already being recorded');
+    // The room is taken before the first await, so a second start waits its
+    // turn; a withdrawal, stop or room close meanwhile cancels this one.
+    const pending: PendingStart = { cancel: null, done: Promise.resolve() };
+    this.#pendingStarts.set(room.id, pending);
+    const starting = this.#start(room, by, pending);
+    pending.done = starting.then(
+      () => undefined,
+      () => undefined,
+    );
+    try {
+      return await starting;
+    } finally {
+      this.#pendingStarts.delete(room.id);
+    }
+  }
+
+  async #start(room: Room, by: Actor, pending: PendingStart): Promise<ClientRecordingState> {
+    const consent = await this.#currentConsent(room.id);
+    if (!consent) throw new ConsentRequiredError('record the patient’s consent (to the current consent text) before recording');
+    if (pending.cancel) throw cancelledStart(pending.cancel);
 
     const { policy } = this.#deps;
     const recordingId = `rec-${crypto.randomUUID()}`;
@@ -193,6 +234,15 @@ export class RecordingService {
       log: this.#log,
     });
     this.#active.set(room.id, recording);
+    const cancel = pending.cancel ?? (this.#closed ? 'server_shutdown' : room.closed ? 'stopped' : null);
+    if (cancel) {
+      // Consent was withdrawn, the host stopped, the visit closed or the
+      // server began shutting down while the recording was being set up: it
+      // ends at once, without media, and its (empty) record says why.
+      this.#log.info({ roomId: room.id, recordingId, reason: cancel }, 'recording cancelled while starting');
+      await this.#stop(room, cancel);
+      throw cancelledStart(cancel);
+    }
     this.#log.info({ roomId: room.id, recordingId, keyId: wrapped.keyId, startedBy: by.userId }, 'recording started');
     const state = this.recordingState(room.id);
     room.setRecordingState(state);
@@ -202,7 +252,7 @@ export class RecordingService {
 
   async stop(room: Room, by: Actor): Promise<void> {
     if (by.role !== 'host') throw new ForbiddenError('Only the host stops a recording.');
-    if (!this.#active.has(room.id)) throw new InvalidStateError('this visit is not being recorded');
+    if (!this.#active.has(room.id) && !this.#pendingStarts.has(room.id)) throw new InvalidStateError('this visit is not being recorded');
     await this.#stop(room, 'stopped');
   }
 
@@ -229,6 +279,8 @@ export class RecordingService {
    */
   async closeAll(): Promise<void> {
     this.#closed = true;
+    for (const pending of this.#pendingStarts.values()) pending.cancel ??= 'server_shutdown';
+    await Promise.all([...this.#pendingStarts.values()].map((p) => p.done));
     for (const [roomId, recording] of [...this.#active]) {
       this.#active.delete(roomId);
       this.#track(this.#finish(recording, 'server_shutdown'));
@@ -270,12 +322,20 @@ export class RecordingService {
     }
     const interrupted: string[] = [];
     for (const rec of await repository.byStatus(['recording', 'finalizing'])) {
-      const status = rec.status === 'recording' || rec.stopReason === 'interrupted' ? 'interrupted' : 'complete';
-      if (rec.status === 'recording') {
-        await repository.setStatus(rec.recordingId, 'finalizing', 'interrupted');
-        interrupted.push(rec.recordingId);
+      // One recording that cannot be finalised must not keep the server (and
+      // the others) from starting; it is tried again at the next start.
+      try {
+        const status = rec.status === 'recording' || rec.stopReason === 'interrupted' ? 'interrupted' : 'complete';
+        if (rec.status === 'recording') {
+          // It ended when its last segment was sealed, not now.
+          const last = (await repository.segments(rec.recordingId)).at(-1);
+          await repository.setStatus(rec.recordingId, 'finalizing', 'interrupted', last?.sealedAt ?? rec.startedAt);
+          interrupted.push(rec.recordingId);
+        }
+        await this.#spoolManifest((await repository.get(rec.recordingId)) as StoredRecording, status);
+      } catch (err) {
+        this.#log.error({ recordingId: rec.recordingId, err: { message: (err as Error).message } }, 'could not finalise an unfinished recording; will retry at the next start');
       }
-      await this.#spoolManifest((await repository.get(rec.recordingId)) as StoredRecording, status);
     }
     if (pending.length > 0 || interrupted.length > 0) {
       this.#log.warn({ interrupted, resumedUploads: pending.length }, 'recovered recordings after an unclean stop');
@@ -286,6 +346,8 @@ export class RecordingService {
   // --- internals ---------------------------------------------------------------
 
   async #stop(room: Room, reason: StopReason): Promise<void> {
+    const pending = this.#pendingStarts.get(room.id);
+    if (pending) pending.cancel ??= reason;
     const recording = this.#active.get(room.id);
     if (!recording) return;
     this.#active.delete(room.id);
@@ -315,9 +377,10 @@ export class RecordingService {
   /** Builds, signs and spools the manifest; the recording is final once it is in storage. */
   async #spoolManifest(rec: StoredRecording, status: 'complete' | 'interrupted'): Promise<void> {
     const { repository, uploader, signer } = this.#deps;
-    const [tracks, segments, consent, key] = await Promise.all([
+    const [tracks, segments, gaps, consent, key] = await Promise.all([
       repository.tracks(rec.recordingId),
       repository.segments(rec.recordingId),
+      repository.gaps(rec.recordingId),
       repository.consent(rec.consentId),
       repository.wrappedKey(rec.recordingId),
     ]);
@@ -345,7 +408,10 @@ export class RecordingService {
       encryption: { cipher: CIPHER, keyId: key.keyId, keyAlgorithm: key.algorithm },
       tracks: tracks.map((t) => ({ ...t, endOffsetMs: t.endOffsetMs ?? Math.max(t.startOffsetMs, endedAt.getTime() - rec.startedAt.getTime()) })),
       segments: segments.map(({ seq, trackId, index, objectKey, bytes, sha256: hash, chain }) => ({ seq, trackId, index, objectKey, bytes, sha256: hash, chain })),
-      chainHead: rec.chainHead,
+      // The head of the segments listed here (read in one query), so that
+      // the manifest's chain and its head always agree.
+      chainHead: last?.chain ?? CHAIN_GENESIS,
+      ...(gaps.length > 0 ? { gaps } : {}),
       ...(status === 'interrupted' && last ? { lastGoodSegment: { seq: last.seq, trackId: last.trackId, index: last.index } } : {}),
     };
     const signed = signManifest(manifest, signer);

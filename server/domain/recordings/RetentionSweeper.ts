@@ -31,7 +31,12 @@ export class RetentionSweeper {
   async sweep(now = new Date()): Promise<SweepReport> {
     const report: SweepReport = { destroyed: [], objectsLeft: 0 };
     for (const rec of await this.#repository.expired(now)) {
-      await this.#repository.markDestroyed(rec.recordingId);
+      // Checked again at the moment of destruction: a legal hold placed
+      // while this sweep was busy with earlier recordings is honoured.
+      if (!(await this.#repository.destroyIfExpired(rec.recordingId, now))) {
+        this.#log.info({ recordingId: rec.recordingId }, 'recording no longer due for destruction (legal hold placed meanwhile); kept');
+        continue;
+      }
       report.destroyed.push(rec.recordingId);
       try {
         for await (const object of this.#store.list(`recordings/${rec.recordingId}/`)) {

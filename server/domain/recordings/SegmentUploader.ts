@@ -13,6 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { ObjectStore } from '../../storage/objects/ObjectStore.ts';
+import { writePrivateFile } from '../../pki/keyFiles.ts';
 
 export interface SpooledObject {
   /** Groups objects for `whenDrained` (the recording id). */
@@ -49,6 +50,7 @@ export class SegmentUploader {
   #retryTimer: NodeJS.Timeout | undefined;
   #wakeRetry: (() => void) | undefined;
   #failures = 0;
+  #lost = 0;
 
   constructor(options: UploaderOptions) {
     this.#options = options;
@@ -64,16 +66,7 @@ export class SegmentUploader {
   writeSpool(group: string, name: string, sealed: Buffer): void {
     const dir = path.join(this.#options.spoolDir, group);
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const file = path.join(dir, name);
-    const tmp = `${file}.tmp`;
-    const fd = fs.openSync(tmp, 'w', 0o600);
-    try {
-      fs.writeFileSync(fd, sealed);
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(tmp, file);
+    writePrivateFile(path.join(dir, name), sealed);
   }
 
   /** Queues a spooled object for upload. */
@@ -94,9 +87,14 @@ export class SegmentUploader {
     return oldest ? Math.max(0, (now - oldest.spooledAt) / 1000) : 0;
   }
 
-  /** Resolves when nothing of `group` waits for upload. */
+  /** Objects that could not be uploaded because their spool file was gone (an alert: data is missing). */
+  get lost(): number {
+    return this.#lost;
+  }
+
+  /** Resolves when nothing of `group` waits for upload (or the uploader closed). */
   async whenDrained(group: string): Promise<void> {
-    while (this.#queue.some((item) => item.group === group)) {
+    while (!this.#closed && this.#queue.some((item) => item.group === group)) {
       await new Promise<void>((resolve) => this.#waiters.add(resolve));
     }
   }
@@ -140,9 +138,17 @@ export class SegmentUploader {
           await this.#upload(item);
           this.#queue.shift();
           this.#failures = 0;
-          for (const resolve of this.#waiters) resolve();
-          this.#waiters.clear();
+          this.#notify();
         } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+            // Retrying cannot bring it back; the others must not wait behind it.
+            // Verification of its recording will name the missing segment.
+            this.#queue.shift();
+            this.#lost += 1;
+            this.#log.error({ objectKey: item.objectKey }, 'a spooled object is missing from the spool and cannot be uploaded');
+            this.#notify();
+            continue;
+          }
           this.#failures += 1;
           const delay = Math.min(
             (this.#options.minBackoffMs ?? 500) * 2 ** (this.#failures - 1),
@@ -164,6 +170,11 @@ export class SegmentUploader {
     } finally {
       this.#running = false;
     }
+  }
+
+  #notify(): void {
+    for (const resolve of this.#waiters) resolve();
+    this.#waiters.clear();
   }
 
   async #upload(item: SpooledObject): Promise<void> {

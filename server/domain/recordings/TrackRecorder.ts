@@ -14,6 +14,7 @@ import dgram from 'node:dgram';
 import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
+import { releaseRtpPortPair, reserveRtpPortPair, waitUntilBoundBy } from './rtpPorts.ts';
 import { containerFor, type RecordingContainer, type RecordingPolicy } from './RecordingPolicy.ts';
 import type { Consumer, PlainTransport, Producer, Router, RtpCodecParameters } from 'mediasoup/types';
 import type { Logger } from 'pino';
@@ -77,13 +78,15 @@ export class TrackRecorder {
   static async start(options: TrackRecorderOptions): Promise<TrackRecorder> {
     const { router, producer, trackId, dir, segmentSeconds, codecs, log } = options;
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const port = await freeRtpPortPair();
-    const transport = await router.createPlainTransport({
-      listenInfo: { protocol: 'udp', ip: '127.0.0.1' },
-      rtcpMux: false,
-      comedia: false,
-    });
+    const port = await reserveRtpPortPair();
+    let transport: PlainTransport | undefined;
+    let ffmpeg: ChildProcess | undefined;
     try {
+      transport = await router.createPlainTransport({
+        listenInfo: { protocol: 'udp', ip: '127.0.0.1' },
+        rtcpMux: false,
+        comedia: false,
+      });
       await transport.connect({ ip: '127.0.0.1', port, rtcpPort: port + 1 });
       const consumer = await transport.consume({ producerId: producer.id, rtpCapabilities: router.rtpCapabilities, paused: true });
       const codec = consumer.rtpParameters.codecs[0] as RtpCodecParameters;
@@ -95,7 +98,7 @@ export class TrackRecorder {
       const sdpFile = path.join(dir, 'input.sdp');
       fs.writeFileSync(sdpFile, sdpFor(consumer.kind, codec, port), { mode: 0o600 });
 
-      const ffmpeg = spawn(
+      const child = spawn(
         'ffmpeg',
         [
           '-hide_banner', '-loglevel', 'error', '-nostdin',
@@ -115,11 +118,12 @@ export class TrackRecorder {
         ],
         { stdio: ['ignore', 'pipe', 'pipe'] },
       );
+      ffmpeg = child;
       let stderr = '';
-      ffmpeg.stderr?.on('data', (d: Buffer) => {
+      child.stderr?.on('data', (d: Buffer) => {
         stderr = (stderr + d.toString()).slice(-2000);
       });
-      readline.createInterface({ input: ffmpeg.stdout! }).on('line', (line) => {
+      readline.createInterface({ input: child.stdout! }).on('line', (line) => {
         // seg-000003.webm,12.000000,16.000000
         const match = /^seg-(\d+)\.\w+,([\d.]+),([\d.]+)$/.exec(line.trim());
         if (!match) return;
@@ -132,8 +136,14 @@ export class TrackRecorder {
           finishedAt: Date.now(),
         });
       });
+      // 'close', not 'exit': only then has ffmpeg's stdout (the list of
+      // finished segments) been read to its end.
       const exited = new Promise<void>((resolve) => {
-        ffmpeg.once('exit', (code, signal) => {
+        child.once('error', (err) => {
+          log.error({ trackId, err: { message: err.message } }, 'ffmpeg could not run for a track');
+          resolve();
+        });
+        child.once('close', (code, signal) => {
           if (code !== 0) {
             log.warn({ trackId, code, signal, stderr: stderr.trim().split('\n').slice(-3) }, 'ffmpeg for a track ended unexpectedly');
           }
@@ -143,8 +153,9 @@ export class TrackRecorder {
 
       // RTP sent before ffmpeg listens is lost, and a video track cannot
       // start without a keyframe: resume (which requests one) only once
-      // ffmpeg holds the port.
-      await waitUntilBound(port, exited);
+      // this ffmpeg holds the port.
+      if (child.pid === undefined) throw new Error('ffmpeg could not be started');
+      await waitUntilBoundBy(child.pid, port, exited);
       await consumer.resume();
       // A keyframe at every segment boundary so that each segment can be
       // played on its own.
@@ -156,9 +167,14 @@ export class TrackRecorder {
         keyframes.unref();
       }
       log.info({ trackId, codec: format.codec, port }, 'track recording started');
-      return new TrackRecorder(trackId, format, transport, consumer, ffmpeg, exited, keyframes, port);
+      return new TrackRecorder(trackId, format, transport, consumer, child, exited, keyframes, port);
     } catch (err) {
-      transport.close();
+      // Nothing of a track that did not start stays behind: no transport, no
+      // ffmpeg waiting for RTP, no files, no reserved port.
+      transport?.close();
+      if (ffmpeg && ffmpeg.exitCode === null && ffmpeg.signalCode === null) ffmpeg.kill('SIGKILL');
+      fs.rmSync(dir, { recursive: true, force: true });
+      releaseRtpPortPair(port);
       throw err;
     }
   }
@@ -183,7 +199,7 @@ export class TrackRecorder {
       }, 5000);
       await this.#exited;
       clearTimeout(escalate);
-    })();
+    })().finally(() => releaseRtpPortPair(this.#port));
     return this.#stopping;
   }
 }
@@ -220,38 +236,4 @@ function sdpFor(kind: string, codec: RtpCodecParameters, port: number): string {
     'a=recvonly',
     '',
   ].join('\r\n');
-}
-
-/** Resolves once something (ffmpeg) has bound `port`; rejects if ffmpeg exits first or after 10 s. */
-async function waitUntilBound(port: number, exited: Promise<void>): Promise<void> {
-  let gone = false;
-  void exited.then(() => {
-    gone = true;
-  });
-  const deadline = Date.now() + 10_000;
-  while (await udpFree(port)) {
-    if (gone) throw new Error('ffmpeg exited before listening');
-    if (Date.now() > deadline) throw new Error('ffmpeg did not start listening');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
-/** An even UDP port whose successor is free too (RTP and RTCP for ffmpeg). */
-async function freeRtpPortPair(): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt += 1) {
-    const port = 20000 + 2 * Math.floor(Math.random() * 10000);
-    if ((await udpFree(port)) && (await udpFree(port + 1))) return port;
-  }
-  throw new Error('no free UDP port pair for recording');
-}
-
-function udpFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = dgram.createSocket('udp4');
-    socket.once('error', () => {
-      socket.close();
-      resolve(false);
-    });
-    socket.bind(port, '127.0.0.1', () => socket.close(() => resolve(true)));
-  });
 }

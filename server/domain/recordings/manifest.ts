@@ -58,6 +58,8 @@ export interface Manifest {
   tracks: ManifestTrack[];
   segments: ManifestSegment[];
   chainHead: string;
+  /** Segments lost before they could be sealed (declared, so not mistaken for tampering). */
+  gaps?: Array<{ trackId: string; index: number; reason: string }>;
   /** For an interrupted recording: the last segment that was sealed before the stop. */
   lastGoodSegment?: { seq: number; trackId: string; index: number };
   signature?: { keyId: string; algorithm: typeof SIGNATURE_ALGORITHM; value: string };
@@ -112,6 +114,23 @@ export function verifyManifest(manifest: Manifest, publicKeyPem: string): void {
     if (chain !== segment.chain) throw new IntegrityError(`the hash chain breaks at segment ${name}`, name);
   });
   if (chain !== manifest.chainHead) throw new IntegrityError('the hash chain does not end where the manifest says (segments missing at the end)');
+
+  // Within each track, indices run without gaps except those the manifest
+  // declares (segments lost before sealing).
+  const declared = new Set((manifest.gaps ?? []).map((g) => `${g.trackId}#${g.index}`));
+  const trackIds = new Set(manifest.tracks.map((t) => t.trackId));
+  const next = new Map<string, number>();
+  for (const segment of manifest.segments) {
+    const name = `${segment.trackId}#${segment.index}`;
+    if (!trackIds.has(segment.trackId)) throw new IntegrityError(`segment ${name} belongs to no track of the manifest`, name);
+    let expected = next.get(segment.trackId) ?? 0;
+    while (declared.has(`${segment.trackId}#${expected}`)) expected += 1;
+    if (segment.index !== expected) {
+      const missing = `${segment.trackId}#${expected}`;
+      throw new IntegrityError(`segment ${missing} is missing from the manifest and not declared as lost`, missing);
+    }
+    next.set(segment.trackId, expected + 1);
+  }
 }
 
 /** Checks one segment's sealed bytes against the manifest. */

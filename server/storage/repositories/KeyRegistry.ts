@@ -36,9 +36,12 @@ export class KeyRegistry {
     return result.rowCount > 0;
   }
 
-  /** The PEM public key registered under `keyId`, or null. */
-  async publicKey(keyId: string): Promise<string | null> {
-    const r = await this.#db.query<{ public_key_pem: string }>('SELECT public_key_pem FROM key_registry WHERE key_id = $1', [keyId]);
+  /** The PEM public key registered under `keyId` for `purpose`, or null. */
+  async publicKey(keyId: string, purpose: KeyPurpose): Promise<string | null> {
+    const r = await this.#db.query<{ public_key_pem: string }>('SELECT public_key_pem FROM key_registry WHERE key_id = $1 AND purpose = $2', [
+      keyId,
+      purpose,
+    ]);
     return r.rows[0]?.public_key_pem ?? null;
   }
 

@@ -198,12 +198,16 @@ export class RecordingRepository {
     return row ? { keyId: row.key_id, algorithm: row.algorithm, wrapped: Buffer.from(row.wrapped_key) } : null;
   }
 
-  async setStatus(recordingId: string, status: RecordingStatus, stopReason?: string): Promise<void> {
+  /**
+   * Moves a recording on; the end time is set once (now, or `endedAt` when
+   * the true end is known, e.g. the last sealed segment of a crashed run).
+   */
+  async setStatus(recordingId: string, status: RecordingStatus, stopReason?: string, endedAt?: Date): Promise<void> {
     await this.#db.query(
       `UPDATE recordings SET status = $2, stop_reason = COALESCE($3, stop_reason),
-         ended_at = CASE WHEN $2 IN ('finalizing', 'interrupted', 'complete') THEN COALESCE(ended_at, now()) ELSE ended_at END
+         ended_at = CASE WHEN $2 IN ('finalizing', 'interrupted', 'complete') THEN COALESCE(ended_at, $4, now()) ELSE ended_at END
        WHERE recording_id = $1`,
-      [recordingId, status, stopReason ?? null],
+      [recordingId, status, stopReason ?? null, endedAt ?? null],
     );
   }
 
@@ -222,17 +226,30 @@ export class RecordingRepository {
   /** Finished recordings past retention and not under legal hold. */
   async expired(now: Date): Promise<StoredRecording[]> {
     const r = await this.#db.query(
-      `SELECT * FROM recordings WHERE status IN ('complete', 'interrupted') AND retain_until < $1 AND NOT legal_hold`,
+      `SELECT * FROM recordings WHERE status IN ('complete', 'interrupted') AND retain_until < $1 AND NOT legal_hold
+       ORDER BY retain_until, recording_id`,
       [now],
     );
     return r.rows.map((row) => recordingFrom(row as Row));
   }
 
-  /** Crypto-shredding: the wrapped key goes; the row stays as the record that it existed. */
-  async markDestroyed(recordingId: string): Promise<void> {
-    await this.#db.transaction(async (tx) => {
+  /**
+   * Crypto-shredding, if the recording is still expired and not on legal
+   * hold at this moment (a hold placed while a sweep runs wins): the wrapped
+   * key goes; the row stays as the record that it existed. Returns whether
+   * it was destroyed.
+   */
+  async destroyIfExpired(recordingId: string, now: Date): Promise<boolean> {
+    return this.#db.transaction(async (tx) => {
+      const r = await tx.query(
+        `UPDATE recordings SET status = 'destroyed', destroyed_at = now()
+         WHERE recording_id = $1 AND status IN ('complete', 'interrupted') AND retain_until < $2 AND NOT legal_hold
+         RETURNING recording_id`,
+        [recordingId, now],
+      );
+      if (r.rowCount === 0) return false;
       await tx.query('DELETE FROM recording_keys WHERE recording_id = $1', [recordingId]);
-      await tx.query(`UPDATE recordings SET status = 'destroyed', destroyed_at = now() WHERE recording_id = $1`, [recordingId]);
+      return true;
     });
   }
 
@@ -288,12 +305,15 @@ export class RecordingRepository {
     chainLink: ChainLink,
   ): Promise<StoredSegment> {
     return this.#db.transaction(async (tx: Queryable) => {
-      const lock = await tx.query<{ next_seq: number; chain_head: string }>(
-        'SELECT next_seq, chain_head FROM recordings WHERE recording_id = $1 FOR UPDATE',
+      const lock = await tx.query<{ next_seq: number; chain_head: string; status: RecordingStatus }>(
+        'SELECT next_seq, chain_head, status FROM recordings WHERE recording_id = $1 FOR UPDATE',
         [recordingId],
       );
       const head = lock.rows[0];
       if (!head) throw new Error(`recording ${recordingId} does not exist`);
+      // Once a recording is finalising its manifest is being built: nothing
+      // may join the chain behind it.
+      if (head.status !== 'recording') throw new Error(`recording ${recordingId} is ${head.status}; no segment can be added`);
       const seq = Number(head.next_seq);
       const chain = chainLink(head.chain_head, { seq, trackId: s.trackId, index: s.index, sha256: s.sha256 });
       const r = await tx.query(
@@ -303,6 +323,23 @@ export class RecordingRepository {
       );
       await tx.query('UPDATE recordings SET next_seq = $2, chain_head = $3 WHERE recording_id = $1', [recordingId, seq + 1, chain]);
       return segmentFrom(r.rows[0] as Row);
+    });
+  }
+
+  /** Declares a segment of a track lost before it could be sealed. */
+  async addGap(recordingId: string, trackId: string, index: number, reason: string): Promise<void> {
+    await this.#db.query(
+      `INSERT INTO recording_gaps (recording_id, track_id, idx, reason) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (recording_id, track_id, idx) DO NOTHING`,
+      [recordingId, trackId, index, reason],
+    );
+  }
+
+  async gaps(recordingId: string): Promise<Array<{ trackId: string; index: number; reason: string }>> {
+    const r = await this.#db.query('SELECT track_id, idx, reason FROM recording_gaps WHERE recording_id = $1 ORDER BY track_id, idx', [recordingId]);
+    return r.rows.map((row) => {
+      const x = row as Row;
+      return { trackId: x['track_id'] as string, index: Number(x['idx']), reason: x['reason'] as string };
     });
   }
 
