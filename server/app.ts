@@ -50,6 +50,12 @@ import { migrate, openDatabase, type Database } from './storage/db/index.ts';
 import { openObjectStore, type ObjectStore } from './storage/objects/index.ts';
 import { KeyRegistry } from './storage/repositories/KeyRegistry.ts';
 import { ServiceUnavailableError } from './errors.ts';
+import { AuditCheckpointer, AuditTrail } from './domain/audit/AuditTrail.ts';
+import { ApprovalService } from './domain/approvals/ApprovalService.ts';
+import { PlaybackService } from './domain/playback/PlaybackService.ts';
+import { PlaybackRepository } from './storage/repositories/PlaybackRepository.ts';
+import { canonicalJson } from './util/canonicalJson.ts';
+import { maskConfig } from './config/mask.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const VERSION = '0.1.0';
@@ -75,6 +81,11 @@ export interface HuizhenServer {
   readonly kek: KeyEncryptionService;
   readonly manifestSigner: ManifestSigner;
   readonly archive: RecordingArchive;
+  /** The hash-chained audit trail (and its signed checkpoints). */
+  readonly audit: AuditTrail;
+  readonly auditCheckpoints: AuditCheckpointer;
+  readonly approvals: ApprovalService;
+  readonly playback: PlaybackService;
   /** Signaling (diagnostics and tests: e.g. dropping a connection). */
   readonly sockets: SocketServer;
   /** Graceful shutdown in the fixed order. Idempotent. */
@@ -125,21 +136,24 @@ async function build(config: Config, options: StartOptions, shutdown: ShutdownSe
   shutdown.register('close-database', 'database', () => db.close());
   const migrations = await migrate(db);
   log.info({ kind: db.kind, applied: migrations.applied, upToDate: migrations.alreadyApplied }, 'database ready');
+  const audit = new AuditTrail({ db, log, onFailure: () => metrics.auditFailures.inc() });
+  shutdown.register('flush-audit', 'audit-trail', () => audit.flush());
   const keyRegistry = new KeyRegistry(db);
-  await keyRegistry.register({
-    keyId: identity.tokens.keyId,
-    purpose: 'token-signing',
-    algorithm: TOKEN_ALGORITHM,
-    publicKeyPem: identity.tokens.verifyKeyPem,
-  });
-  for (const k of kek.publicKeys()) {
-    await keyRegistry.register({ keyId: k.keyId, purpose: 'recording-kek', algorithm: KEY_WRAP_ALGORITHM, publicKeyPem: k.publicKeyPem });
+  const keys = [
+    { keyId: identity.tokens.keyId, purpose: 'token-signing' as const, algorithm: TOKEN_ALGORITHM, publicKeyPem: identity.tokens.verifyKeyPem },
+    ...kek.publicKeys().map((k) => ({ keyId: k.keyId, purpose: 'recording-kek' as const, algorithm: KEY_WRAP_ALGORITHM, publicKeyPem: k.publicKeyPem })),
+    { keyId: manifestSigner.keyId, purpose: 'manifest-signing' as const, algorithm: SIGNATURE_ALGORITHM, publicKeyPem: manifestSigner.publicKeyPem },
+  ];
+  for (const key of keys) {
+    if (await keyRegistry.register(key)) {
+      await audit.append({ action: 'key.registered', actor: 'system', subject: `key:${key.keyId}`, details: { purpose: key.purpose, algorithm: key.algorithm } });
+    }
   }
-  await keyRegistry.register({
-    keyId: manifestSigner.keyId,
-    purpose: 'manifest-signing',
-    algorithm: SIGNATURE_ALGORITHM,
-    publicKeyPem: manifestSigner.publicKeyPem,
+  await auditConfiguration(audit, {
+    config: maskConfig(config),
+    recordingPolicy,
+    approvalPolicy,
+    activeKekId: kek.activeKeyId,
   });
 
   // 3. Object store (embedded S3 server when none is configured).
@@ -178,16 +192,49 @@ async function build(config: Config, options: StartOptions, shutdown: ShutdownSe
     policy: recordingPolicy,
     workDir: config.recordings.workDir ?? defaultWorkDir(config.dataDir),
     log,
+    audit,
+    categories: Object.keys(approvalPolicy.categories),
   });
   const recovered = await recordings.recover();
   if (recovered.interrupted.length > 0) log.warn({ recordings: recovered.interrupted }, 'finalising recordings interrupted by the last stop');
   shutdown.register('end-rooms', 'recordings', () => recordings.closeAll(), 30_000);
-  const sweeper = new RetentionSweeper({ repository: new RecordingRepository(db), store: objects.store, log });
+  const sweeper = new RetentionSweeper({ repository: new RecordingRepository(db), store: objects.store, log, audit });
   const sweepTimer = setInterval(() => {
     sweeper.sweep().catch((err: unknown) => log.error({ err: { message: (err as Error).message } }, 'retention sweep failed'));
   }, config.recordings.retentionSweepHours * 3600 * 1000);
   sweepTimer.unref();
   shutdown.register('stop-accepting', 'retention-sweep', () => clearInterval(sweepTimer));
+
+  // Playback approval and playback; the audit trail's signed checkpoints.
+  const archive = new RecordingArchive({
+    store: objects.store,
+    repository: new RecordingRepository(db),
+    kek,
+    manifestKey: (keyId) => keyRegistry.publicKey(keyId, 'manifest-signing'),
+  });
+  const approvals = new ApprovalService({ db, repository: new PlaybackRepository(db), audit, policy: approvalPolicy, signer: manifestSigner, log });
+  const playback = new PlaybackService({
+    approvals,
+    archive,
+    audit,
+    cacheDir: path.join(config.dataDir, 'playback-cache'),
+    workDir: `${config.recordings.workDir ?? defaultWorkDir(config.dataDir)}-playback`,
+    log,
+  });
+  shutdown.register('close-connections', 'playback-sessions', () => playback.close());
+  const approvalTimer = setInterval(() => {
+    approvals.sweep().catch((err: unknown) => log.error({ err: { message: (err as Error).message } }, 'playback request expiry sweep failed'));
+  }, 60_000);
+  approvalTimer.unref();
+  shutdown.register('stop-accepting', 'approval-expiry', () => clearInterval(approvalTimer));
+  const auditCheckpoints = new AuditCheckpointer({ trail: audit, store: objects.store, signer: manifestSigner, log });
+  const checkpointTimer = setInterval(() => void auditCheckpoints.checkpoint(), config.audit.checkpointSeconds * 1000);
+  checkpointTimer.unref();
+  shutdown.register('stop-accepting', 'audit-checkpoint-timer', () => clearInterval(checkpointTimer));
+  shutdown.register('flush-audit', 'audit-checkpoint', async () => {
+    await audit.flush();
+    await auditCheckpoints.checkpoint();
+  });
 
   // 4. Media workers.
   const workers = await WorkerPool.create({
@@ -251,6 +298,8 @@ async function build(config: Config, options: StartOptions, shutdown: ShutdownSe
     bodyLimitBytes: config.http.bodyLimitBytes,
     devTokens: devTokensEnabled ? { issuer: tokenIssuer, ttlSeconds: config.auth.tokenTtlSeconds } : null,
     clientDir: options.clientDir ?? path.join(ROOT, 'client', 'dist'),
+    approvals,
+    playback,
   });
 
   const httpsServer = https.createServer(
@@ -278,6 +327,7 @@ async function build(config: Config, options: StartOptions, shutdown: ShutdownSe
     log,
     graceMs: config.rooms.reconnectGraceSeconds * 1000,
     adaptVideoToBandwidth: config.rooms.adaptVideoToBandwidth,
+    audit,
     consentText: {
       version: recordingPolicy.consent.textVersion,
       'zh-CN': recordingPolicy.consent.text['zh-CN'],
@@ -297,7 +347,7 @@ async function build(config: Config, options: StartOptions, shutdown: ShutdownSe
         ...sessionHandlers(connection, verifier),
         ...selfTestHandlers(connection, selfTests, iceServers),
         ...roomHandlers(connection, rooms, binding),
-        ...recordingHandlers(recordings, binding),
+        ...recordingHandlers(recordings, binding, connection.socket.data.identity),
       };
     },
   });
@@ -340,14 +390,30 @@ async function build(config: Config, options: StartOptions, shutdown: ShutdownSe
     approvalPolicy,
     kek,
     manifestSigner,
-    archive: new RecordingArchive({
-      store: objects.store,
-      repository: new RecordingRepository(db),
-      kek,
-      manifestKey: (keyId) => keyRegistry.publicKey(keyId, 'manifest-signing'),
-    }),
+    archive,
+    audit,
+    auditCheckpoints,
+    approvals,
+    playback,
     close: () => shutdown.run(),
   };
+}
+
+/**
+ * The configuration this start runs with goes into the audit trail (masked:
+ * no secrets), with a hash per part; when a part differs from the last
+ * start, a `config.changed` entry names which.
+ */
+async function auditConfiguration(audit: AuditTrail, parts: Record<string, unknown>): Promise<void> {
+  const hashes: Record<string, string> = {};
+  for (const [name, value] of Object.entries(parts)) hashes[name] = crypto.createHash('sha256').update(canonicalJson(value)).digest('hex');
+  const last = await audit.repository.lastOf('config.loaded');
+  const before = (last?.details['hashes'] ?? {}) as Record<string, string>;
+  const changed = last ? Object.keys(hashes).filter((k) => before[k] !== hashes[k]) : [];
+  if (changed.length > 0) {
+    await audit.append({ action: 'config.changed', actor: 'system', subject: 'config', details: { changed, previousEntry: last!.seq } });
+  }
+  await audit.append({ action: 'config.loaded', actor: 'system', subject: 'config', details: { hashes, version: VERSION } });
 }
 
 /** Tells signaling clients why, disconnects them, and lets running requests finish briefly. */

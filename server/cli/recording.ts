@@ -3,7 +3,7 @@
  *
  *   list [--room <id>]                 recordings and their state (no patient data)
  *   verify <recordingId>               signature, hash chain and every segment in storage
- *   export <recordingId> --out <file>  decrypt and mux all tracks into one Matroska file
+ *   export <recordingId> --out <file>  decrypt and mux all tracks into one WebM (Matroska for H.264) file
  *   hold <recordingId> on|off          legal hold (kept past retention while on)
  *   sweep                              destroy recordings past retention now
  *
@@ -15,6 +15,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config/index.ts';
 import { RecordingArchive } from '../domain/recordings/RecordingArchive.ts';
 import { RetentionSweeper } from '../domain/recordings/RetentionSweeper.ts';
+import { AuditTrail } from '../domain/audit/AuditTrail.ts';
 import { createLogger } from '../observability/logger.ts';
 import { LocalRsaKeyService } from '../pki/KeyEncryptionService.ts';
 import { openDatabase } from '../storage/db/index.ts';
@@ -22,7 +23,7 @@ import { openObjectStore } from '../storage/objects/index.ts';
 import { KeyRegistry } from '../storage/repositories/KeyRegistry.ts';
 import { RecordingRepository } from '../storage/repositories/RecordingRepository.ts';
 
-const usage = `Usage: npm run recording -- list [--room <id>] | verify <id> | export <id> --out <file.mkv> | hold <id> on|off | sweep`;
+const usage = `Usage: npm run recording -- list [--room <id>] | verify <id> | export <id> --out <file.webm> | hold <id> on|off | sweep`;
 
 function fail(message: string, code = 2): never {
   process.stderr.write(`${message}\n`);
@@ -81,7 +82,7 @@ try {
         const manifest = await archive.verify(id);
         process.stdout.write(`OK: ${manifest.segments.length} segments in ${manifest.tracks.length} tracks verified (signature, hash chain, SHA-256); status ${manifest.status}\n`);
       } else {
-        if (!values.out) fail(`export needs --out <file.mkv>\n${usage}`);
+        if (!values.out) fail(`export needs --out <file.webm>\n${usage}`);
         const out = path.resolve(values.out);
         // Ctrl-C or a stop signal aborts the export, which then removes its
         // plaintext (temporary files and the partial output) before exiting.
@@ -90,6 +91,13 @@ try {
         process.once('SIGINT', onSignal);
         process.once('SIGTERM', onSignal);
         const { tracks } = await archive.export(id, out, { signal: abort.signal });
+        await new AuditTrail({ db, log }).append({
+          action: 'key.data_key_unwrapped',
+          actor: process.env['USER'] ? `operator:${process.env['USER']}` : 'operator',
+          subject: `recording:${id}`,
+          flagged: true,
+          details: { purpose: 'export', via: 'cli' },
+        });
         process.stderr.write(`exported ${tracks.length} tracks to ${out} (plaintext: keep it under the hospital's control)\n`);
       }
       break;
@@ -98,11 +106,19 @@ try {
       if (!id || (flag !== 'on' && flag !== 'off')) fail(usage);
       if (!(await repository.get(id))) fail(`no recording ${id}`, 1);
       await repository.setLegalHold(id, flag === 'on');
+      await new AuditTrail({ db, log }).append({
+        action: 'recording.legal_hold',
+        actor: process.env['USER'] ? `operator:${process.env['USER']}` : 'operator',
+        subject: `recording:${id}`,
+        details: { legalHold: flag === 'on', via: 'cli' },
+      });
       process.stdout.write(`legal hold ${flag} for ${id}\n`);
       break;
     }
     case 'sweep': {
-      const report = await new RetentionSweeper({ repository, store: objects.store, log }).sweep();
+      const audit = new AuditTrail({ db, log });
+      const report = await new RetentionSweeper({ repository, store: objects.store, log, audit }).sweep();
+      await audit.flush();
       process.stdout.write(`destroyed ${report.destroyed.length} recording(s)${report.objectsLeft ? `; ${report.objectsLeft} object(s) could not be deleted (unreadable without their key)` : ''}\n`);
       break;
     }

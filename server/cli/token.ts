@@ -1,5 +1,5 @@
 /**
- * `npm run token -- --role <role> --user <id> [--room <id>] [--name <name>] [--ttl <seconds>]`
+ * `npm run token -- --role <role> --user <id> [--room <id>] [--name <name>] [--dept <department>] [--positions a,b] [--ttl <seconds>]`
  *
  * Mints a short-lived token with the server's signing key (in development
  * the generated one under dataDir/keys) and prints it on stdout, alone, so
@@ -12,13 +12,19 @@ import { TokenIssuer } from '../edge/auth/tokenIssuer.ts';
 import { ROLES } from '../protocol/roles.ts';
 import { loadServerIdentity } from '../pki/serverIdentity.ts';
 
-const usage = `Usage: npm run token -- --role <${ROLES.join('|')}> --user <id> [--room <id>] [--name <display name>] [--ttl <seconds>]`;
+const usage = `Usage: npm run token -- --role <${ROLES.join('|')}> --user <id> [--room <id>] [--name <display name>] [--dept <department>] [--positions <p1,p2>] [--ttl <seconds>]`;
 
 const argsSchema = z.object({
   role: z.enum(ROLES, { error: `--role must be one of ${ROLES.join(', ')}` }),
   user: z.string({ error: '--user is required' }).regex(/^[A-Za-z0-9._:@-]{1,128}$/, '--user must be an identifier'),
   room: z.string().regex(/^[A-Za-z0-9._:@-]{1,128}$/, '--room must be an identifier').optional(),
   name: z.string().min(1).max(100).optional(),
+  dept: z.string().regex(/^[a-z][a-z0-9_]{1,39}$/, '--dept must be lower-case letters, digits and _').optional(),
+  positions: z
+    .string()
+    .transform((s) => s.split(',').map((p) => p.trim()).filter(Boolean))
+    .pipe(z.array(z.string().regex(/^[a-z][a-z0-9_]{1,39}$/, '--positions: lower-case letters, digits and _, comma-separated')).max(10))
+    .optional(),
   ttl: z.coerce.number().int().min(60).max(24 * 3600).optional(),
 });
 
@@ -35,6 +41,8 @@ try {
       user: { type: 'string' },
       room: { type: 'string' },
       name: { type: 'string' },
+      dept: { type: 'string' },
+      positions: { type: 'string' },
       ttl: { type: 'string' },
     },
     strict: true,
@@ -58,12 +66,14 @@ try {
     issuer: config.auth.issuer,
     audience: config.auth.audience,
   });
-  const { role, user, room, name, ttl } = parsed.data;
+  const { role, user, room, name, dept, positions, ttl } = parsed.data;
   const issued = issuer.issue({
     role,
     userId: user,
     ...(room ? { roomId: room } : {}),
     ...(name ? { displayName: name } : {}),
+    ...(dept ? { department: dept } : {}),
+    ...(positions ? { positions } : {}),
     ttlSeconds: ttl ?? config.auth.tokenTtlSeconds,
   });
   process.stdout.write(`${issued.token}\n`);

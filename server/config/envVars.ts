@@ -54,6 +54,7 @@ export const ENV_VARS: readonly EnvVar[] = [
   { name: 'HUIZHEN_RECORDING_WORK_DIR', path: ['recordings', 'workDir'], kind: 'string' },
   { name: 'HUIZHEN_RECORDING_SPOOL_DIR', path: ['recordings', 'spoolDir'], kind: 'string' },
   { name: 'HUIZHEN_RETENTION_SWEEP_HOURS', path: ['recordings', 'retentionSweepHours'], kind: 'number' },
+  { name: 'HUIZHEN_AUDIT_CHECKPOINT_SECONDS', path: ['audit', 'checkpointSeconds'], kind: 'number' },
   { name: 'HUIZHEN_METRICS_TOKEN', path: ['metrics', 'token'], kind: 'string', secret: true },
   { name: 'HUIZHEN_MEDIA_WORKERS', path: ['media', 'workers'], kind: 'int' },
   { name: 'HUIZHEN_MEDIA_WORKER_LOG_LEVEL', path: ['media', 'workerLogLevel'], kind: 'string' },

@@ -144,6 +144,13 @@ export const configSchema = z
       })
       .prefault({}),
 
+    audit: z
+      .strictObject({
+        /** How often the head of the audit chain is signed and written to object storage, in seconds. */
+        checkpointSeconds: z.int().min(5).max(24 * 3600).default(300),
+      })
+      .prefault({}),
+
     metrics: z
       .strictObject({
         /** When set, GET /metrics requires `Authorization: Bearer <token>` (Prometheus `authorization`). */

@@ -2,7 +2,7 @@
  * Graceful shutdown in a fixed order, whatever order components registered
  * in: stop accepting → end rooms (participants are told, recordings
  * finalise) → close client connections → flush uploads → stop media workers
- * → close storage (object store, then database).
+ * → write the last audit entries and checkpoint → close storage (object store, then database).
  * Steps in one phase run together; a step that fails or hangs past its
  * timeout is logged and the sequence goes on, so one stuck component never
  * keeps the database open. `run()` is idempotent.
@@ -16,6 +16,7 @@ export const SHUTDOWN_PHASES = [
   'close-connections',
   'flush-uploads',
   'stop-media',
+  'flush-audit',
   'close-object-store',
   'close-database',
 ] as const;

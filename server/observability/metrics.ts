@@ -29,6 +29,7 @@ export class Metrics {
   readonly httpRequests: client.Histogram<'method' | 'route' | 'status'>;
   readonly socketConnections: client.Gauge;
   readonly workerDeaths: client.Counter;
+  readonly auditFailures: client.Counter;
 
   constructor() {
     client.collectDefaultMetrics({ register: this.registry, prefix: 'huizhen_process_' });
@@ -48,6 +49,11 @@ export class Metrics {
     this.workerDeaths = new client.Counter({
       name: 'huizhen_mediasoup_worker_deaths_total',
       help: 'mediasoup worker processes that died unexpectedly.',
+      registers: [this.registry],
+    });
+    this.auditFailures = new client.Counter({
+      name: 'huizhen_audit_append_failures_total',
+      help: 'Audit entries that could not be stored (each is also in the error log).',
       registers: [this.registry],
     });
   }

@@ -13,6 +13,19 @@ export const ERROR_CODES = [
   'PAYLOAD_TOO_LARGE',
   // Recording without the patient's (current) consent (409)
   'CONSENT_REQUIRED',
+  // Playback approval (409: the request's state does not allow the step)
+  'REQUEST_DECIDED',
+  'REQUEST_EXPIRED',
+  'REQUEST_REVOKED',
+  'TIER_OUT_OF_ORDER',
+  // Playback approval (403: this person may not take the step)
+  'SEPARATION_OF_DUTIES',
+  'NOT_TIER_APPROVER',
+  // Playback (403: the grant does not allow playing)
+  'GRANT_NOT_ACTIVE',
+  'GRANT_EXPIRED',
+  'GRANT_REVOKED',
+  'GRANT_EXHAUSTED',
   // Authentication (401)
   'AUTH_TOKEN_MISSING',
   'AUTH_TOKEN_INVALID',

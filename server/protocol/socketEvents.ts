@@ -161,7 +161,8 @@ export interface Requests {
     response: ConsentState;
   };
   'recording:withdrawConsent': { request: Record<string, never>; response: Record<string, never> };
-  'recording:start': { request: Record<string, never>; response: RecordingState };
+  /** `categories`: sensitive categories of the visit (approval policy), which add playback approval tiers. */
+  'recording:start': { request: { categories?: string[] }; response: RecordingState };
   'recording:stop': { request: Record<string, never>; response: Record<string, never> };
 }
 

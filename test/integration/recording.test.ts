@@ -153,13 +153,23 @@ describe('encrypted recording of consultations', function () {
       expect(Buffer.from(row.rows[0]!.wrapped_key).length).to.equal(384); // RSA-3072 OAEP block
     });
 
-    it('exports one playable file with audio and video, as long as the recording', async () => {
-      const out = path.join(tempDir(), 'visit.mkv');
-      await server.archive.export(recordingId, out);
+    it('exports one playable file with audio and video, as long as the recording, the same bytes every time', async () => {
+      const out = path.join(tempDir(), 'visit.webm');
+      const { format } = await server.archive.export(recordingId, out);
+      expect(format).to.equal('webm');
       const probe = ffprobe(out);
       expect(probe.ok).to.equal(true);
       expect(probe.streams.filter((s) => s.codec_type === 'video').map((s) => s.codec_name)).to.deep.equal(['vp8', 'vp8']);
-      expect(probe.streams.filter((s) => s.codec_type === 'audio').map((s) => s.codec_name)).to.deep.equal(['opus', 'opus']);
+      // A mix of everyone first (what a player plays), then each participant's own audio.
+      expect(probe.streams.filter((s) => s.codec_type === 'audio').map((s) => s.codec_name)).to.deep.equal(['opus', 'opus', 'opus']);
+      const first = probe.streams[0] as { codec_type?: string; tags?: Record<string, string>; disposition?: Record<string, number> };
+      expect(first.codec_type).to.equal('audio');
+      expect(first.tags?.['title'] ?? first.tags?.['TITLE']).to.match(/mixed audio/);
+      expect(first.disposition?.['default']).to.equal(1);
+      // Bit-exact: playback serves byte ranges of this very file.
+      const again = path.join(tempDir(), 'again.webm');
+      await server.archive.export(recordingId, again);
+      expect(crypto.createHash('sha256').update(fs.readFileSync(again)).digest('hex')).to.equal(crypto.createHash('sha256').update(fs.readFileSync(out)).digest('hex'));
       const manifest = await server.archive.manifest(recordingId);
       const recordedUntil = Math.max(...manifest.tracks.map((t) => t.endOffsetMs ?? 0)) / 1000;
       expect(probe.duration, `export ${probe.duration}s vs recorded ${recordedUntil}s (stopped after ${recordedSeconds}s)`).to.be.closeTo(recordedUntil, 1);

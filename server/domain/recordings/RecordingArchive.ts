@@ -94,13 +94,14 @@ export class RecordingArchive {
   }
 
   /**
-   * Decrypts every track and muxes them, each at its start offset, into one
-   * Matroska file at `outFile`. Plaintext exists only in a private temporary
+   * Decrypts every track and muxes them, each at its start offset, with a
+   * mix of all audio first, into one WebM (or Matroska, for H.264) file at
+   * `outFile` (see muxArguments). Plaintext exists only in a private temporary
    * folder (in RAM where /dev/shm exists) during the export and in the
    * output the operator asked for. An export that fails or is aborted
    * (`signal`, e.g. Ctrl-C) leaves neither behind.
    */
-  async export(recordingId: string, outFile: string, options: { signal?: AbortSignal } = {}): Promise<{ manifest: Manifest; tracks: ManifestTrack[] }> {
+  async export(recordingId: string, outFile: string, options: { signal?: AbortSignal } = {}): Promise<{ manifest: Manifest; tracks: ManifestTrack[]; format: ExportFormat }> {
     const recording = await this.open(recordingId);
     const { manifest } = recording;
     const { signal } = options;
@@ -127,18 +128,14 @@ export class RecordingArchive {
         inputs.push({ track, file: joined });
       }
       if (inputs.length === 0) throw new NotFoundError('the recording has no media');
-      const args: string[] = [];
-      for (const { track, file } of inputs) args.push('-itsoffset', (track.startOffsetMs / 1000).toFixed(3), '-i', file);
-      inputs.forEach((_, i) => args.push('-map', String(i)));
-      inputs.forEach(({ track }, i) => args.push(`-metadata:s:${i}`, `title=${track.role} ${track.source} (${track.userId})`));
-      args.push('-c', 'copy', '-f', 'matroska', outFile);
+      const format = exportFormat(inputs.map((i) => i.track));
       try {
-        await ffmpeg(args);
+        await ffmpeg([...muxArguments(inputs), '-f', format, outFile]);
       } catch (err) {
         fs.rmSync(outFile, { force: true });
         throw err;
       }
-      return { manifest, tracks: inputs.map((i) => i.track) };
+      return { manifest, tracks: inputs.map((i) => i.track), format };
     } finally {
       fs.rmSync(work, { recursive: true, force: true });
     }
@@ -152,6 +149,52 @@ export class RecordingArchive {
       throw err;
     }
   }
+}
+
+export type ExportFormat = 'webm' | 'matroska';
+
+/** WebM when every track's codec fits it (VP8, Opus): browsers play it; Matroska otherwise (H.264). */
+export function exportFormat(tracks: readonly ManifestTrack[]): ExportFormat {
+  return tracks.every((t) => t.container === 'webm') ? 'webm' : 'matroska';
+}
+
+export function exportContentType(format: ExportFormat): string {
+  return format === 'webm' ? 'video/webm' : 'video/x-matroska';
+}
+
+/**
+ * ffmpeg arguments that mux the joined tracks into one file: first a mix of
+ * every audio track (each delayed by its start offset; Opus), so that a
+ * player, which plays one audio track, lets the reviewer hear everyone; then
+ * every original track, copied, at its offset. The output is bit-exact: the
+ * same recording always exports to the same bytes, so playback ranges and
+ * the export tool agree byte for byte.
+ */
+function muxArguments(inputs: ReadonlyArray<{ track: ManifestTrack; file: string }>): string[] {
+  const args: string[] = [];
+  for (const { track, file } of inputs) args.push('-itsoffset', (track.startOffsetMs / 1000).toFixed(3), '-i', file);
+  const audio = inputs.map((input, i) => ({ ...input, i })).filter(({ track }) => track.kind === 'audio');
+  for (const { file } of audio) args.push('-i', file);
+  const out: string[] = [];
+  if (audio.length > 0) {
+    const chains = audio.map(({ track }, k) => `[${inputs.length + k}:a]aresample=async=1,adelay=${track.startOffsetMs}:all=1[a${k}]`);
+    const mix = `${audio.map((_, k) => `[a${k}]`).join('')}amix=inputs=${audio.length}:duration=longest:normalize=0[mix]`;
+    args.push('-filter_complex', [...chains, mix].join(';'));
+    out.push('-map', '[mix]');
+  }
+  inputs.forEach((_, i) => out.push('-map', String(i)));
+  args.push(...out, '-c', 'copy');
+  const offset = audio.length > 0 ? 1 : 0;
+  if (audio.length > 0) args.push('-c:a:0', 'libopus', '-b:a:0', '64k', '-metadata:s:0', 'title=mixed audio (all participants)', '-disposition:0', 'default');
+  let firstVideo = true;
+  inputs.forEach(({ track }, i) => {
+    args.push(`-metadata:s:${i + offset}`, `title=${track.role} ${track.source} (${track.userId})`);
+    const isDefault = track.kind === 'video' && firstVideo;
+    if (isDefault) firstVideo = false;
+    args.push(`-disposition:${i + offset}`, isDefault ? 'default' : '0');
+  });
+  args.push('-fflags', '+bitexact', '-flags:v', '+bitexact', '-flags:a', '+bitexact');
+  return args;
 }
 
 /** RAM-backed /dev/shm where it is usable, else the system temporary folder. */

@@ -22,6 +22,7 @@ import type { KeyEncryptionService } from '../../pki/KeyEncryptionService.ts';
 import type { ManifestSigner } from '../../pki/ManifestSigner.ts';
 import type { ConsentState, RecordingState as ClientRecordingState } from '../../protocol/room.ts';
 import type { ConsentMethod, RecordingRepository, StoredRecording } from '../../storage/repositories/RecordingRepository.ts';
+import type { AuditSink } from '../audit/AuditTrail.ts';
 import type { Room } from '../rooms/Room.ts';
 import { CHAIN_GENESIS, MANIFEST_FORMAT, signManifest, type Manifest, type StopReason } from './manifest.ts';
 import { Recording, manifestObjectKey, spoolName } from './Recording.ts';
@@ -37,6 +38,10 @@ export interface RecordingServiceDeps {
   policy: RecordingPolicy;
   workDir: string;
   log: Logger;
+  /** Consent, start, stop, finalisation and data-key wrapping are audited. */
+  audit: AuditSink;
+  /** Sensitive categories a recording may be tagged with (approval policy). */
+  categories: readonly string[];
   /** Called after each recording is durably finalised (tests, metrics). */
   onFinalized?: (recordingId: string, status: 'complete' | 'interrupted') => void;
 }
@@ -44,6 +49,13 @@ export interface RecordingServiceDeps {
 interface Actor {
   userId: string;
   role: string;
+  /** The host's department (token), recorded with the recording for playback approval. */
+  department?: string | null;
+}
+
+export interface StartOptions {
+  /** Sensitive categories of the visit (e.g. minor, psychiatry): they add approval tiers for playback. */
+  categories?: readonly string[];
 }
 
 interface PendingStart {
@@ -158,6 +170,13 @@ export class RecordingService {
       textVersion: policy.consent.textVersion,
     });
     this.#log.info({ roomId: room.id, consentId: consent.consentId, method: consent.method, recordedBy: by.userId }, 'recording consent given');
+    this.#deps.audit.record({
+      action: 'consent.given',
+      actor: by.userId,
+      actorRole: by.role,
+      subject: `room:${room.id}`,
+      details: { consentId: consent.consentId, patientUserId, method: consent.method, textVersion: consent.textVersion },
+    });
     const state = await this.consentState(room.id);
     room.setConsentState(state);
     return state;
@@ -171,19 +190,22 @@ export class RecordingService {
     if (by.role === 'patient' && consent.patientUserId !== by.userId) throw new ForbiddenError('This consent was given by another patient.');
     await this.#deps.repository.withdrawConsent(room.id, by.userId);
     this.#log.info({ roomId: room.id, consentId: consent.consentId, by: by.userId }, 'recording consent withdrawn');
+    this.#deps.audit.record({ action: 'consent.withdrawn', actor: by.userId, actorRole: by.role, subject: `room:${room.id}`, details: { consentId: consent.consentId } });
     room.setConsentState({ state: 'none' });
     await this.#stop(room, 'consent_withdrawn');
   }
 
-  async start(room: Room, by: Actor): Promise<ClientRecordingState> {
+  async start(room: Room, by: Actor, options: StartOptions = {}): Promise<ClientRecordingState> {
     if (by.role !== 'host') throw new ForbiddenError('Only the host starts a recording.');
+    const unknown = (options.categories ?? []).filter((c) => !this.#deps.categories.includes(c));
+    if (unknown.length > 0) throw new ValidationError(`unknown categories: ${unknown.join(', ')} (known: ${this.#deps.categories.join(', ')})`);
     if (this.#closed) throw new InvalidStateError('the server is shutting down');
     if (this.#active.has(room.id) || this.#pendingStarts.has(room.id)) throw new InvalidStateError('this visit is already being recorded');
     // The room is taken before the first await, so a second start waits its
     // turn; a withdrawal, stop or room close meanwhile cancels this one.
     const pending: PendingStart = { cancel: null, done: Promise.resolve() };
     this.#pendingStarts.set(room.id, pending);
-    const starting = this.#start(room, by, pending);
+    const starting = this.#start(room, by, pending, [...new Set(options.categories ?? [])].sort());
     pending.done = starting.then(
       () => undefined,
       () => undefined,
@@ -195,7 +217,7 @@ export class RecordingService {
     }
   }
 
-  async #start(room: Room, by: Actor, pending: PendingStart): Promise<ClientRecordingState> {
+  async #start(room: Room, by: Actor, pending: PendingStart, categories: string[]): Promise<ClientRecordingState> {
     const consent = await this.#currentConsent(room.id);
     if (!consent) throw new ConsentRequiredError('record the patient’s consent (to the current consent text) before recording');
     if (pending.cancel) throw cancelledStart(pending.cancel);
@@ -216,9 +238,17 @@ export class RecordingService {
         retentionYears: policy.retentionYears,
         retainUntil,
         chainHead: CHAIN_GENESIS,
+        department: by.department ?? null,
+        categories,
       },
       wrapped,
     );
+    this.#deps.audit.record({
+      action: 'key.data_key_wrapped',
+      actor: 'system',
+      subject: `recording:${recordingId}`,
+      details: { keyId: wrapped.keyId, algorithm: wrapped.algorithm },
+    });
     const recording = new Recording({
       recordingId,
       roomId: room.id,
@@ -244,6 +274,13 @@ export class RecordingService {
       throw cancelledStart(cancel);
     }
     this.#log.info({ roomId: room.id, recordingId, keyId: wrapped.keyId, startedBy: by.userId }, 'recording started');
+    this.#deps.audit.record({
+      action: 'recording.started',
+      actor: by.userId,
+      actorRole: by.role,
+      subject: `recording:${recordingId}`,
+      details: { roomId: room.id, consentId: consent.consentId, department: by.department ?? null, categories },
+    });
     const state = this.recordingState(room.id);
     room.setRecordingState(state);
     await Promise.all(room.producers().map((p) => recording.addProducer(p)));
@@ -369,6 +406,7 @@ export class RecordingService {
       const stored = await this.#deps.repository.get(recording.id);
       if (stored) await this.#spoolManifest(stored, 'complete');
       this.#log.info({ recordingId: recording.id, reason }, 'recording stopped; manifest queued');
+      this.#deps.audit.record({ action: 'recording.stopped', actor: 'system', subject: `recording:${recording.id}`, details: { reason } });
     } catch (err) {
       this.#log.error({ recordingId: recording.id, err: { message: (err as Error).message } }, 'recording could not be finalised; it will be on the next start');
     }
@@ -428,6 +466,12 @@ export class RecordingService {
       onUploaded: async () => {
         await repository.finalize(rec.recordingId, status, objectKey, retainUntil);
         this.#log.info({ recordingId: rec.recordingId, status, segments: segments.length }, 'recording final in object storage');
+        this.#deps.audit.record({
+          action: 'recording.finalized',
+          actor: 'system',
+          subject: `recording:${rec.recordingId}`,
+          details: { status, stopReason: manifest.stopReason, segments: segments.length, chainHead: manifest.chainHead, manifestKeyId: signer.keyId },
+        });
         this.#deps.onFinalized?.(rec.recordingId, status);
         for (const resolve of this.#finalWaiters.get(rec.recordingId) ?? []) resolve(status);
         this.#finalWaiters.delete(rec.recordingId);

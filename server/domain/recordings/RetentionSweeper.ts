@@ -8,6 +8,7 @@
  * existed and when it was destroyed.
  */
 import type { Logger } from 'pino';
+import { NO_AUDIT, type AuditSink } from '../audit/AuditTrail.ts';
 import type { ObjectStore } from '../../storage/objects/ObjectStore.ts';
 import type { RecordingRepository } from '../../storage/repositories/RecordingRepository.ts';
 
@@ -21,8 +22,10 @@ export class RetentionSweeper {
   readonly #repository: RecordingRepository;
   readonly #store: ObjectStore;
   readonly #log: Logger;
+  readonly #audit: AuditSink;
 
-  constructor(deps: { repository: RecordingRepository; store: ObjectStore; log: Logger }) {
+  constructor(deps: { repository: RecordingRepository; store: ObjectStore; log: Logger; audit?: AuditSink }) {
+    this.#audit = deps.audit ?? NO_AUDIT;
     this.#repository = deps.repository;
     this.#store = deps.store;
     this.#log = deps.log.child({ component: 'retention' });
@@ -38,6 +41,7 @@ export class RetentionSweeper {
         continue;
       }
       report.destroyed.push(rec.recordingId);
+      await this.#audit.append({ action: 'key.data_key_destroyed', actor: 'system', subject: `recording:${rec.recordingId}`, details: { reason: 'retention' } });
       try {
         for await (const object of this.#store.list(`recordings/${rec.recordingId}/`)) {
           try {
@@ -50,6 +54,12 @@ export class RetentionSweeper {
         this.#log.warn({ recordingId: rec.recordingId, err: { message: (err as Error).message } }, 'objects of a destroyed recording could not be listed; they stay unreadable');
       }
       this.#log.info({ recordingId: rec.recordingId, retainUntil: rec.retainUntil.toISOString() }, 'recording destroyed after its retention period');
+      this.#audit.record({
+        action: 'recording.destroyed',
+        actor: 'system',
+        subject: `recording:${rec.recordingId}`,
+        details: { retainUntil: rec.retainUntil.toISOString(), objectsLeft: report.objectsLeft },
+      });
     }
     return report;
   }

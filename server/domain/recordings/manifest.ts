@@ -6,6 +6,7 @@
  * the manifest itself.
  */
 import forge from 'node-forge';
+import { canonicalJson } from '../../util/canonicalJson.ts';
 import { IntegrityError, sha256 } from './sealing.ts';
 import type { RecordingContainer } from './RecordingPolicy.ts';
 
@@ -69,17 +70,7 @@ export function chainLink(previous: string, s: Pick<ManifestSegment, 'seq' | 'tr
   return sha256(`${previous}|${s.seq}|${s.trackId}|${s.index}|${s.sha256}`);
 }
 
-/** JSON with object keys sorted at every level: the bytes that are signed. */
-export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
-}
+export { canonicalJson };
 
 export function signManifest(manifest: Omit<Manifest, 'signature'>, signer: { keyId: string; privateKey: forge.pki.rsa.PrivateKey }): Manifest {
   const md = forge.md.sha256.create();

@@ -20,6 +20,8 @@
 import { EventEmitter } from 'node:events';
 import type { Consumer, DtlsParameters, IceParameters, MediaKind, Producer, Router, RtpCapabilities, RtpParameters } from 'mediasoup/types';
 import type { Logger } from 'pino';
+import type { AuditSink } from '../audit/AuditTrail.ts';
+import type { AuditAction, AuditDetails } from '../audit/auditEntry.ts';
 import { ForbiddenError, InvalidStateError, MediaUnavailableError, NotFoundError, ValidationError } from '../../errors.ts';
 import type { MediaNetwork } from '../../media/transports.ts';
 import { transportOptions } from '../../media/transports.ts';
@@ -83,6 +85,8 @@ export interface RoomDeps {
   consentText: ConsentText;
   /** Called once, when the room has closed (ended, emptied or shut down). */
   onClosed: () => void;
+  /** Joins, leaves, lobby decisions and the end of the visit go here. */
+  audit: AuditSink;
 }
 
 /** How often network quality is recomputed and announced. */
@@ -216,6 +220,7 @@ export class Room {
     const p = new Participant(identity, connection);
     this.#participants.set(p.peerId, p);
     this.#log.info({ peerId: p.peerId, userId: identity.userId, role: identity.role }, 'participant arrived');
+    this.#audit(p, 'room.joined', { peerId: p.peerId, entered: entersDirectly(identity.role) ? 'room' : 'lobby' });
     if (entersDirectly(identity.role)) {
       return this.#admit(p);
     }
@@ -224,16 +229,18 @@ export class Room {
   }
 
   admit(byPeerId: string, peerId: string): void {
-    this.#require(byPeerId, 'admit');
+    const by = this.#require(byPeerId, 'admit');
     const target = this.#waiting(peerId);
     this.#currentMedia();
     const state = this.#admit(target);
+    this.#audit(by, 'room.lobby_admitted', { peerId: target.peerId, admittedUserId: target.identity.userId, admittedRole: target.identity.role });
     if (state.status === 'admitted') target.connection.send('room:admitted', state);
   }
 
   deny(byPeerId: string, peerId: string): void {
-    this.#require(byPeerId, 'admit');
+    const by = this.#require(byPeerId, 'admit');
     const target = this.#waiting(peerId);
+    this.#audit(by, 'room.lobby_refused', { peerId: target.peerId, refusedUserId: target.identity.userId, refusedRole: target.identity.role });
     target.connection.send('room:denied');
     this.#depart(target, 'removed');
     this.#closeIfEmpty();
@@ -285,6 +292,7 @@ export class Room {
     const by = this.#require(byPeerId, 'endVisit');
     await this.#deps.repository.end(this.id, by.identity.userId);
     this.#log.info({ byUserId: by.identity.userId }, 'visit ended');
+    this.#audit(by, 'room.visit_ended', {});
     this.close('visit_ended');
   }
 
@@ -307,6 +315,10 @@ export class Room {
     this.#log.info({ reason }, 'room closed');
     this.observer.emit('close', reason);
     this.#deps.onClosed();
+  }
+
+  #audit(p: Participant, action: AuditAction, details: AuditDetails): void {
+    this.#deps.audit.record({ action, actor: p.identity.userId, actorRole: p.identity.role, subject: `room:${this.id}`, details });
   }
 
   // --- Media --------------------------------------------------------------
@@ -485,6 +497,9 @@ export class Room {
     const token = p.admit();
     this.#media.set(p.peerId, new ParticipantMedia());
     this.#log.info({ peerId: p.peerId }, 'participant admitted');
+    this.#deps.repository.recordAttendance(this.id, p.identity.userId, p.identity.role).catch((err: unknown) => {
+      this.#log.error({ err: { message: (err as Error).message }, peerId: p.peerId }, 'attendance not stored');
+    });
     this.#broadcast((s) => s('room:peerJoined', this.#peerInfo(p)), p);
     this.#announceLobby();
     return this.#admittedState(p, token, false);
@@ -522,6 +537,7 @@ export class Room {
     this.#participants.delete(p.peerId);
     if (this.#activeSpeaker === p.peerId) this.#setActiveSpeaker(null);
     this.#log.info({ peerId: p.peerId, reason }, 'participant left');
+    this.#audit(p, 'room.left', { peerId: p.peerId, reason, from: wasInRoom ? 'room' : 'lobby' });
 
     this.#chat.forget(p.peerId);
     if (wasInRoom) {

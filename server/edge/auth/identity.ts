@@ -15,7 +15,13 @@ export interface Identity {
   expiresAt: number;
   /** `jti`, to correlate logs and to revoke. */
   tokenId: string | null;
+  /** The staff member's department (`dept`), as the hospital's directory says. */
+  department: string | null;
+  /** Positions held (`positions`), e.g. department_head; approval tiers match on them. */
+  positions: readonly string[];
 }
+
+const code = z.string().regex(/^[a-z][a-z0-9_]{1,39}$/, 'must be lower-case letters, digits and _');
 
 const id = z.string().min(1).max(128).regex(/^[A-Za-z0-9._:@-]+$/, 'must be an identifier');
 
@@ -26,6 +32,8 @@ export const claimsSchema = z.object({
   room: id.optional(),
   name: z.string().min(1).max(100).optional(),
   jti: z.string().min(1).max(128).optional(),
+  dept: code.optional(),
+  positions: z.array(code).max(10).optional(),
   iat: z.number().int(),
   exp: z.number().int(),
   nbf: z.number().int().optional(),
@@ -41,5 +49,7 @@ export function identityFromClaims(claims: Claims): Identity {
     roomId: claims.room ?? null,
     expiresAt: claims.exp,
     tokenId: claims.jti ?? null,
+    department: claims.dept ?? null,
+    positions: claims.positions ?? [],
   };
 }

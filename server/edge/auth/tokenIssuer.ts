@@ -12,6 +12,8 @@ export interface TokenRequest {
   role: Role;
   roomId?: string;
   displayName?: string;
+  department?: string;
+  positions?: readonly string[];
   /** Seconds. */
   ttlSeconds: number;
 }
@@ -41,6 +43,8 @@ export class TokenIssuer {
     const payload: Record<string, unknown> = { role: request.role, iat: now, nbf: now };
     if (request.roomId) payload['room'] = request.roomId;
     if (request.displayName) payload['name'] = request.displayName;
+    if (request.department) payload['dept'] = request.department;
+    if (request.positions && request.positions.length > 0) payload['positions'] = [...request.positions];
     const expiresAt = now + request.ttlSeconds;
     const token = jwt.sign({ ...payload, exp: expiresAt }, this.#options.signingKeyPem, {
       algorithm: TOKEN_ALGORITHM,

@@ -19,6 +19,10 @@ import { healthRoutes, type HealthDeps } from './routes/health.ts';
 import { infoRoutes } from './routes/info.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { sessionRoutes } from './routes/session.ts';
+import { playbackRoutes } from './routes/playback.ts';
+import { playRoutes } from './routes/plays.ts';
+import type { ApprovalService } from '../../domain/approvals/ApprovalService.ts';
+import type { PlaybackService } from '../../domain/playback/PlaybackService.ts';
 
 export interface HttpAppDeps {
   log: Logger;
@@ -32,6 +36,8 @@ export interface HttpAppDeps {
   devTokens: { issuer: TokenIssuer; ttlSeconds: number } | null;
   /** Built browser client (client/dist); served at `/` when present. */
   clientDir: string;
+  approvals: ApprovalService;
+  playback: PlaybackService;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{8,64}$/;
@@ -80,6 +86,8 @@ export function createHttpApp(deps: HttpAppDeps): Express {
   app.use(metricsRoutes(deps.metrics, deps.metricsToken));
   app.use(infoRoutes({ version: deps.health.version, devLogin: deps.devTokens !== null }));
   app.use(sessionRoutes(deps.verifier));
+  app.use(playbackRoutes({ verifier: deps.verifier, approvals: deps.approvals, playback: deps.playback }));
+  app.use(playRoutes(deps.playback));
   if (deps.devTokens) app.use(devTokenRoutes(deps.devTokens.issuer, deps.devTokens.ttlSeconds));
 
   app.use('/api', notFoundHandler);
@@ -92,7 +100,7 @@ export function createHttpApp(deps: HttpAppDeps): Express {
 function serveClient(app: Express, clientDir: string): void {
   const index = path.join(clientDir, 'index.html');
   app.use(express.static(clientDir, { index: false, maxAge: '1h', immutable: false }));
-  app.get(['/', '/room', '/selftest', '/dev-login'], (_req, res) => {
+  app.get(['/', '/room', '/selftest', '/dev-login', '/review', '/approvals', '/player'], (_req, res) => {
     if (!fs.existsSync(index)) {
       res
         .status(503)

@@ -164,6 +164,8 @@ export const requestSchemas: RequestSchemas = {
     textVersion: z.string().min(1).max(64),
   }),
   'recording:withdrawConsent': empty,
-  'recording:start': empty,
+  'recording:start': z.strictObject({
+    categories: z.array(z.string().regex(/^[a-z][a-z0-9_]{1,39}$/, 'must be a category id')).max(10).optional(),
+  }),
   'recording:stop': empty,
 };

@@ -59,6 +59,10 @@ export interface StoredRecording {
   legalHold: boolean;
   chainHead: string;
   manifestKey: string | null;
+  /** The host's department when recording started (playback approval). */
+  department: string | null;
+  /** Sensitive categories (e.g. minor, psychiatry): they add approval tiers. */
+  categories: string[];
 }
 
 export interface StoredSegment extends SegmentRow {
@@ -69,6 +73,8 @@ export interface StoredSegment extends SegmentRow {
 
 type Row = Record<string, unknown>;
 const date = (v: unknown) => new Date(v as string | Date);
+/** A jsonb array column (PGlite and node-postgres both parse jsonb; be lenient with text). */
+const jsonArray = (v: unknown): string[] => (Array.isArray(v) ? (v as string[]) : typeof v === 'string' ? (JSON.parse(v) as string[]) : []);
 
 function consentFrom(r: Row): StoredConsent {
   return {
@@ -99,6 +105,8 @@ function recordingFrom(r: Row): StoredRecording {
     legalHold: Boolean(r['legal_hold']),
     chainHead: r['chain_head'] as string,
     manifestKey: (r['manifest_key'] as string | null) ?? null,
+    department: (r['department'] as string | null) ?? null,
+    categories: jsonArray(r['categories']),
   };
 }
 
@@ -160,14 +168,14 @@ export class RecordingRepository {
   // --- recordings ------------------------------------------------------------
 
   async create(
-    rec: Pick<StoredRecording, 'recordingId' | 'roomId' | 'consentId' | 'startedBy' | 'segmentSeconds' | 'retentionYears' | 'retainUntil' | 'chainHead'>,
+    rec: Pick<StoredRecording, 'recordingId' | 'roomId' | 'consentId' | 'startedBy' | 'segmentSeconds' | 'retentionYears' | 'retainUntil' | 'chainHead' | 'department' | 'categories'>,
     key: { keyId: string; algorithm: string; wrapped: Buffer },
   ): Promise<StoredRecording> {
     return this.#db.transaction(async (tx) => {
       const r = await tx.query(
-        `INSERT INTO recordings (recording_id, room_id, consent_id, status, started_by, segment_seconds, retention_years, retain_until, chain_head)
-         VALUES ($1, $2, $3, 'recording', $4, $5, $6, $7, $8) RETURNING *`,
-        [rec.recordingId, rec.roomId, rec.consentId, rec.startedBy, rec.segmentSeconds, rec.retentionYears, rec.retainUntil, rec.chainHead],
+        `INSERT INTO recordings (recording_id, room_id, consent_id, status, started_by, segment_seconds, retention_years, retain_until, chain_head, department, categories)
+         VALUES ($1, $2, $3, 'recording', $4, $5, $6, $7, $8, $9, $10) RETURNING *`,
+        [rec.recordingId, rec.roomId, rec.consentId, rec.startedBy, rec.segmentSeconds, rec.retentionYears, rec.retainUntil, rec.chainHead, rec.department, JSON.stringify(rec.categories)],
       );
       await tx.query('INSERT INTO recording_keys (recording_id, key_id, algorithm, wrapped_key) VALUES ($1, $2, $3, $4)', [
         rec.recordingId,

@@ -51,6 +51,11 @@ export class RoomRepository {
     );
   }
 
+  /** Notes that a user was admitted to the visit (once per user). */
+  async recordAttendance(roomId: string, userId: string, role: string): Promise<void> {
+    await this.#db.query('INSERT INTO room_attendance (room_id, user_id, role) VALUES ($1, $2, $3) ON CONFLICT (room_id, user_id) DO NOTHING', [roomId, userId, role]);
+  }
+
   async appendChat(roomId: string, message: Omit<StoredChatMessage, 'sentAt'>): Promise<StoredChatMessage> {
     const result = await this.#db.query<{ sent_at: Date }>(
       `INSERT INTO room_chat_messages (room_id, seq, sender_user_id, sender_role, sender_name, body)

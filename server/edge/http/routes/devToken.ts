@@ -18,6 +18,8 @@ export const devTokenRequest = z.strictObject({
   roomId: id.optional(),
   displayName: z.string().trim().min(1).max(100).optional(),
   ttlSeconds: z.int().min(60).max(24 * 3600).optional(),
+  department: z.string().regex(/^[a-z][a-z0-9_]{1,39}$/, 'lower-case letters, digits and _').optional(),
+  positions: z.array(z.string().regex(/^[a-z][a-z0-9_]{1,39}$/, 'lower-case letters, digits and _')).max(10).optional(),
 });
 
 export function devTokenRoutes(issuer: TokenIssuer, defaultTtlSeconds: number): Router {
@@ -27,12 +29,14 @@ export function devTokenRoutes(issuer: TokenIssuer, defaultTtlSeconds: number): 
     if (!parsed.success) {
       throw ValidationError.fromIssues('invalid token request', parsed.error.issues);
     }
-    const { role, userId, roomId, displayName, ttlSeconds } = parsed.data;
+    const { role, userId, roomId, displayName, ttlSeconds, department, positions } = parsed.data;
     const issued = issuer.issue({
       role,
       userId,
       ...(roomId ? { roomId } : {}),
       ...(displayName ? { displayName } : {}),
+      ...(department ? { department } : {}),
+      ...(positions ? { positions } : {}),
       ttlSeconds: ttlSeconds ?? defaultTtlSeconds,
     });
     req.log.info({ issuedFor: userId, role, tokenId: issued.tokenId }, 'development token issued');

@@ -4,13 +4,14 @@
  * participant is the one this connection speaks for.
  */
 import { InvalidStateError } from '../../../errors.ts';
+import type { Identity } from '../../auth/identity.ts';
 import type { RecordingService } from '../../../domain/recordings/RecordingService.ts';
 import type { RequestHandlers } from '../requestRouter.ts';
 import type { RoomBinding } from '../RoomBinding.ts';
 
 type RecordingHandlers = Pick<RequestHandlers, Extract<keyof RequestHandlers, `recording:${string}`>>;
 
-export function recordingHandlers(recordings: RecordingService, binding: RoomBinding): RecordingHandlers {
+export function recordingHandlers(recordings: RecordingService, binding: RoomBinding, identity: Identity): RecordingHandlers {
   const actor = () => {
     const { room, peerId } = binding.require();
     const p = room.participant(peerId);
@@ -27,9 +28,9 @@ export function recordingHandlers(recordings: RecordingService, binding: RoomBin
       await recordings.withdrawConsent(room, by);
       return {};
     },
-    'recording:start': async () => {
+    'recording:start': async (input) => {
       const { room, by } = actor();
-      return recordings.start(room, by);
+      return recordings.start(room, { ...by, department: identity.department }, input.categories ? { categories: input.categories } : {});
     },
     'recording:stop': async () => {
       const { room, by } = actor();

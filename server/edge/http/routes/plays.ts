@@ -1,0 +1,87 @@
+/**
+ * A play session's media and events. A <video> element cannot send an
+ * Authorization header, so these carry the session's own capability in
+ * `?t=` (never logged: request logs keep the path only). Each request
+ * re-checks the grant.
+ *
+ *   GET    /api/plays/:id/media?t=…    the media, HTTP Range (206) or whole (200)
+ *   GET    /api/plays/:id/events?t=…   server-sent events: revoked | expired | ended
+ *   DELETE /api/plays/:id?t=…          the viewer closed the player
+ */
+import { Router, type Request } from 'express';
+import { RangeNotSatisfiableError, type PlaybackService } from '../../../domain/playback/PlaybackService.ts';
+import { NotFoundError } from '../../../errors.ts';
+
+function sessionOf(playback: PlaybackService, req: Request) {
+  const token = req.query['t'];
+  if (typeof token !== 'string' || token.length > 100) throw new NotFoundError('no such play session');
+  return playback.session(String(req.params['id']), token);
+}
+
+export function playRoutes(playback: PlaybackService): Router {
+  const router = Router();
+
+  router.get('/api/plays/:id/media', async (req, res) => {
+    const session = sessionOf(playback, req);
+    let answer;
+    try {
+      answer = await playback.range(session, req.headers.range);
+    } catch (err) {
+      if (err instanceof RangeNotSatisfiableError) {
+        res.status(416).setHeader('Content-Range', `bytes */${err.size}`).end();
+        return;
+      }
+      throw err;
+    }
+    const { status, start, end, size, contentType, body } = answer;
+    res.status(status);
+    res.setHeader('Content-Type', contentType);
+    res.setHeader('Accept-Ranges', 'bytes');
+    res.setHeader('Content-Length', String(end - start + 1));
+    if (status === 206) res.setHeader('Content-Range', `bytes ${start}-${end}/${size}`);
+    res.setHeader('Content-Disposition', 'inline');
+    res.setHeader('Cache-Control', 'no-store, private');
+    let sent = 0;
+    body.on('data', (chunk: Buffer) => {
+      sent += chunk.length;
+    });
+    const stream = { destroy: () => {
+      body.destroy();
+      res.destroy();
+    } };
+    session.streams.add(stream);
+    res.once('close', () => {
+      session.streams.delete(stream);
+      body.destroy();
+      playback.rangeServed(session, { start, end, bytesSent: sent, completed: res.writableFinished });
+    });
+    body.pipe(res);
+  });
+
+  router.get('/api/plays/:id/events', (req, res) => {
+    const session = sessionOf(playback, req);
+    res.status(200);
+    res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
+    res.setHeader('Cache-Control', 'no-store');
+    res.flushHeaders();
+    res.write(': connected\n\n');
+    const listener = (event: { type: string }) => {
+      res.write(`event: ${event.type}\ndata: {}\n\n`);
+      res.end();
+    };
+    session.listeners.add(listener);
+    const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
+    keepAlive.unref();
+    res.once('close', () => {
+      clearInterval(keepAlive);
+      session.listeners.delete(listener);
+    });
+  });
+
+  router.delete('/api/plays/:id', (req, res) => {
+    playback.endSession(sessionOf(playback, req));
+    res.status(204).end();
+  });
+
+  return router;
+}
