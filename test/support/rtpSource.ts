@@ -21,7 +21,14 @@ export interface InjectedMedia {
 export async function injectMedia(
   room: Room,
   who: { peerId: string; userId: string; role: LiveRole },
-  options: { seconds: number; video?: boolean; audio?: boolean; ssrcBase?: number },
+  options: {
+    seconds: number;
+    video?: boolean;
+    audio?: boolean;
+    ssrcBase?: number;
+    /** A noisy picture at this bitrate (e.g. '4M'), for large recordings; default a plain test picture at 400k. */
+    videoBitrate?: string;
+  },
 ): Promise<InjectedMedia> {
   const router = room.router;
   if (!router) throw new Error('the room has no router');
@@ -46,7 +53,7 @@ export async function injectMedia(
     producers.push(producer);
     outputs.push(
       // A keyframe every second: ffmpeg as a sender ignores keyframe requests (PLI).
-      '-map', '0:v', '-c:v', 'libvpx', '-b:v', '400k', '-deadline', 'realtime', '-cpu-used', '8', '-g', '15',
+      '-map', '0:v', ...(options.videoBitrate ? ['-vf', 'noise=alls=60:allf=t', '-minrate', options.videoBitrate, '-maxrate', options.videoBitrate] : []), '-c:v', 'libvpx', '-b:v', options.videoBitrate ?? '400k', '-deadline', 'realtime', '-cpu-used', '8', '-g', '15',
       '-ssrc', String(base + 1), '-payload_type', '101',
       '-f', 'rtp', `rtp://127.0.0.1:${t.tuple.localPort}?rtcpport=${t.rtcpTuple?.localPort ?? (await t.getStats())[0]?.rtcpTuple?.localPort}&pkt_size=1200`,
     );

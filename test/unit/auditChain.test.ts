@@ -13,7 +13,7 @@ function chain(n: number): AuditEntry[] {
       action: 'room.joined',
       subject: 'room:r1',
       flagged: seq === 3,
-      details: { peerId: `p-${seq}`, nested: { b: 2, a: [1, 'x'] } },
+      details: { peerId: `p-${seq}`, nested: { b: 2, a: ['1', 'x'] } },
       prevHash: prev,
     };
     const entry = { ...body, seq, hash: auditHash(body) };
@@ -27,7 +27,7 @@ describe('audit chain verification', () => {
   it('accepts an intact chain, whatever order the details were stored in', async () => {
     const entries = chain(6);
     // jsonb gives keys back in its own order: the hash is over canonical JSON.
-    entries[2] = { ...entries[2]!, details: { nested: { a: [1, 'x'], b: 2 }, peerId: 'p-3' } };
+    entries[2] = { ...entries[2]!, details: { nested: { a: ['1', 'x'], b: 2 }, peerId: 'p-3' } };
     const report = await verifyChain(entries);
     expect(report.problems).to.deep.equal([]);
     expect(report).to.deep.include({ entries: 6, flagged: 1 });

@@ -165,16 +165,19 @@ export class PlaybackRepository {
     const r = await db.query<Row>('SELECT * FROM recordings WHERE recording_id = $1', [recordingId]);
     const rec = r.rows[0];
     if (!rec) return null;
-    const people = await db.query<{ user_id: string; role: string }>(
-      `SELECT user_id, role FROM room_attendance WHERE room_id = $1
-       UNION SELECT user_id, role FROM recording_tracks WHERE recording_id = $2
-       UNION SELECT started_by, 'host' FROM recordings WHERE recording_id = $2
-       UNION SELECT c.patient_user_id, 'patient' FROM recording_consents c JOIN recordings r ON r.consent_id = c.consent_id WHERE r.recording_id = $2
-       UNION SELECT c.recorded_by, 'host' FROM recording_consents c JOIN recordings r ON r.consent_id = c.consent_id WHERE r.recording_id = $2`,
+    // Where a person's role is known (admitted to the visit, sent media)
+    // it comes from there; whoever recorded consent is a participant too.
+    const people = await db.query<{ user_id: string; role: string | null; rank: number }>(
+      `SELECT user_id, role, 1 AS rank FROM room_attendance WHERE room_id = $1
+       UNION SELECT user_id, role, 2 FROM recording_tracks WHERE recording_id = $2
+       UNION SELECT started_by, 'host', 3 FROM recordings WHERE recording_id = $2
+       UNION SELECT c.patient_user_id, 'patient', 4 FROM recording_consents c JOIN recordings r ON r.consent_id = c.consent_id WHERE r.recording_id = $2
+       UNION SELECT c.recorded_by, NULL, 5 FROM recording_consents c JOIN recordings r ON r.consent_id = c.consent_id WHERE r.recording_id = $2
+       ORDER BY rank`,
       [rec['room_id'], recordingId],
     );
-    const byUser = new Map<string, string>();
-    for (const p of people.rows) if (!byUser.has(p.user_id)) byUser.set(p.user_id, p.role);
+    const byUser = new Map<string, string | null>();
+    for (const p of people.rows) if (!byUser.has(p.user_id) || byUser.get(p.user_id) === null) byUser.set(p.user_id, p.role);
     return {
       recordingId,
       roomId: rec['room_id'] as string,
@@ -186,7 +189,7 @@ export class PlaybackRepository {
       legalHold: Boolean(rec['legal_hold']),
       retainUntil: date(rec['retain_until']),
       participants: new Set(byUser.keys()),
-      participantRoles: [...byUser.values()].sort(),
+      participantRoles: [...byUser.values()].filter((r): r is string => r !== null).sort(),
     };
   }
 
