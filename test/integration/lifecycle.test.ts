@@ -36,6 +36,7 @@ describe('the server process (npm start)', function () {
         'end-rooms/consultation-rooms',
         'close-connections/signaling-and-http',
         'stop-media/worker-pool',
+        'flush-audit/audit-checkpoint',
         'close-object-store/object-store',
         'close-database/database',
       ]);

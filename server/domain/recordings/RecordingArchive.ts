@@ -174,10 +174,11 @@ function muxArguments(inputs: ReadonlyArray<{ track: ManifestTrack; file: string
   const args: string[] = [];
   for (const { track, file } of inputs) args.push('-itsoffset', (track.startOffsetMs / 1000).toFixed(3), '-i', file);
   const audio = inputs.map((input, i) => ({ ...input, i })).filter(({ track }) => track.kind === 'audio');
-  for (const { file } of audio) args.push('-i', file);
   const out: string[] = [];
   if (audio.length > 0) {
-    const chains = audio.map(({ track }, k) => `[${inputs.length + k}:a]aresample=async=1,adelay=${track.startOffsetMs}:all=1[a${k}]`);
+    // Each input already sits at its offset (-itsoffset); first_pts=0 fills
+    // the time before it with silence, so the mix shares the tracks' timeline.
+    const chains = audio.map(({ i }, k) => `[${i}:a]aresample=async=1:first_pts=0[a${k}]`);
     const mix = `${audio.map((_, k) => `[a${k}]`).join('')}amix=inputs=${audio.length}:duration=longest:normalize=0[mix]`;
     args.push('-filter_complex', [...chains, mix].join(';'));
     out.push('-map', '[mix]');
