@@ -1,6 +1,6 @@
 /** REST calls and the token kept for this browser tab (sessionStorage). */
 import type { ErrorBody } from '../../server/protocol/errorCodes.ts';
-import type { Role } from '../../server/protocol/roles.ts';
+import { BACK_OFFICE_ROLES, type BackOfficeRole, type Role } from '../../server/protocol/roles.ts';
 
 export interface StoredSession {
   token: string;
@@ -9,6 +9,20 @@ export interface StoredSession {
   displayName: string | null;
   roomId: string | null;
   expiresAt: number;
+  /** Back-office staff: department (`dept` claim), as the token says. */
+  department?: string | null;
+  /** Back-office staff: positions held (e.g. department_head); approval tiers and break-glass match on them. */
+  positions?: string[];
+}
+
+/** Whether the session is a back-office account (recordings review and approval, never a live room). */
+export function isBackOffice(s: StoredSession | null): s is StoredSession & { role: BackOfficeRole } {
+  return s !== null && (BACK_OFFICE_ROLES as readonly Role[]).includes(s.role);
+}
+
+/** Whether the session works the approval queue and oversight (`/approvals`). */
+export function seesApprovals(s: StoredSession | null): boolean {
+  return s !== null && (s.role === 'approver' || s.role === 'institution_admin');
 }
 
 const KEY = 'huizhen.session';

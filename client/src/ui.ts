@@ -1,6 +1,6 @@
 /** Tiny DOM helpers: the client has few pages and no framework. */
-import { currentLang, errorText, roleName, setLang, t } from './i18n.ts';
-import { ApiError, serverInfo, session } from './api.ts';
+import { currentLang, departmentName, errorText, labelled, paren, positionName, roleName, setLang, t } from './i18n.ts';
+import { ApiError, isBackOffice, seesApprovals, serverInfo, session } from './api.ts';
 import { SignalingError } from './signaling.ts';
 
 type Attrs = Record<string, string | number | boolean | EventListener | undefined>;
@@ -35,7 +35,7 @@ export function layout(title: string, ...content: Child[]): HTMLElement {
     'header',
     { class: 'topbar' },
     h('a', { class: 'brand', href: '/' }, t('appName')),
-    h('nav', {}, h('a', { href: '/room' }, t('room')), h('a', { href: '/selftest' }, t('selfTest')), devLink),
+    h('nav', {}, ...navLinks(), devLink),
     whoBox,
     h(
       'button',
@@ -55,6 +55,18 @@ export function layout(title: string, ...content: Child[]): HTMLElement {
   return h('div', { class: 'page' }, header, h('main', {}, h('h1', {}, title), ...content));
 }
 
+/** Live-room pages, or for back-office staff recordings review and approvals. */
+function navLinks(): HTMLElement[] {
+  const who = session.get();
+  const here = (href: string) => (location.pathname === href ? 'page' : undefined);
+  const link = (href: string, text: string) => h('a', { href, 'aria-current': here(href) }, text);
+  if (!isBackOffice(who)) return [link('/room', t('room')), link('/selftest', t('selfTest'))];
+  // Back-office accounts never join a live room.
+  const links = [link('/review', t('review'))];
+  if (seesApprovals(who)) links.push(link('/approvals', t('approvals')));
+  return links;
+}
+
 const whoBox = h('div', { class: 'who', 'data-testid': 'who' });
 
 /** Shows who is signed in (and a sign-out button); call after the session changes. */
@@ -64,8 +76,10 @@ export function refreshWho(): void {
     whoBox.replaceChildren(t('notSignedIn'));
     return;
   }
+  const staff = [who.department ? departmentName(who.department) : '', ...(who.positions ?? []).map(positionName)].filter(Boolean).join(' · ');
   whoBox.replaceChildren(
-    `${t('signedInAs')}：${who.displayName ?? who.userId}（${roleName(who.role)}）`,
+    labelled(t('signedInAs'), `${who.displayName ?? who.userId}${paren(roleName(who.role))}`),
+    ...(staff ? [h('span', { class: 'who-staff' }, staff)] : []),
     h(
       'button',
       {

@@ -70,8 +70,9 @@ export interface PlaybackRequestView {
   actions: {
     /** The tier the caller may decide now, or null. */
     decideTier: string | null;
-    /** When the caller holds the awaited tier but separation of duties bars them. */
+    /** When the caller holds the awaited tier but separation of duties bars them: why (English), and as a code. */
     blockedReason: string | null;
+    blocked: 'requester' | 'participant' | 'other_tier' | null;
     revoke: boolean;
     review: boolean;
     play: boolean;

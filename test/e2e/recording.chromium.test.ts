@@ -70,14 +70,15 @@ describe('Chromium: consent and encrypted recording of a visit', function () {
     const manifest = await server.archive.verify(recordingId);
     expect(manifest.stopReason).to.equal('consent_withdrawn');
     expect(new Set(manifest.tracks.map((t) => t.userId))).to.deep.equal(new Set(['dr-li', 'pt-wang']));
-    const out = path.join(tempDir(), 'visit.mkv');
+    const out = path.join(tempDir(), 'visit.webm');
     await server.archive.export(recordingId, out);
     const probe = JSON.parse(spawnSync('ffprobe', ['-v', 'error', '-show_streams', '-show_format', '-of', 'json', out], { encoding: 'utf8' }).stdout) as {
       streams: Array<{ codec_type: string }>;
       format: { duration: string };
     };
     expect(probe.streams.filter((s) => s.codec_type === 'video')).to.have.length(2);
-    expect(probe.streams.filter((s) => s.codec_type === 'audio')).to.have.length(2);
+    // Each participant's audio, and a mix of both first.
+    expect(probe.streams.filter((s) => s.codec_type === 'audio')).to.have.length(3);
     const recordedUntil = Math.max(...manifest.tracks.map((t) => t.endOffsetMs ?? 0)) / 1000;
     expect(Number(probe.format.duration)).to.be.closeTo(recordedUntil, 1);
     expect(Number(probe.format.duration)).to.be.closeTo(recorded, 1.5);

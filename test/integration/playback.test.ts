@@ -160,7 +160,10 @@ describe('playback approval, playback and audit', function () {
     const queue = await call('head', 'GET', '/api/playback-requests?view=queue');
     expect((queue.json.requests as PlaybackRequestView[]).find((r) => r.requestId === id)?.actions.decideTier).to.equal('department_head');
     const blocked = await call('participant', 'GET', '/api/playback-requests?view=queue');
-    expect((blocked.json.requests as PlaybackRequestView[]).find((r) => r.requestId === id)?.actions.blockedReason).to.match(/took part/);
+    const seen = (blocked.json.requests as PlaybackRequestView[]).find((r) => r.requestId === id)?.actions;
+    expect(seen?.blocked).to.equal('participant');
+    expect(seen?.blockedReason).to.match(/took part/);
+    expect(seen?.decideTier).to.equal(null);
 
     const first = await decide('both', id, 'department_head', 'approve', '同意，限质控使用');
     expect(first.status, first.text).to.equal(200);

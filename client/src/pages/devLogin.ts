@@ -2,10 +2,10 @@
  * Development sign-in: mints a token through `/api/dev/token` (a route that
  * exists only when the server runs in development mode).
  */
-import { ApiError, api, serverInfo, session } from '../api.ts';
-import { currentLang, errorText, roleName, t } from '../i18n.ts';
+import { ApiError, api, isBackOffice, serverInfo, session } from '../api.ts';
+import { DEPARTMENTS, POSITIONS, currentLang, departmentName, errorText, paren, positionName, roleName, t } from '../i18n.ts';
 import { h, layout, mount, notice, refreshWho } from '../ui.ts';
-import { ROLES, type Role } from '../../../server/protocol/roles.ts';
+import { BACK_OFFICE_ROLES, ROLES, type Role } from '../../../server/protocol/roles.ts';
 
 export function devLoginPage(): void {
   const result = h('div', { 'aria-live': 'polite' });
@@ -13,6 +13,32 @@ export function devLoginPage(): void {
   const userId = h('input', { name: 'userId', id: 'userId', required: true, value: 'dr-li', autocomplete: 'off' });
   const roomId = h('input', { name: 'roomId', id: 'roomId', value: '', autocomplete: 'off' });
   const displayName = h('input', { name: 'displayName', id: 'displayName', value: '' });
+  // Back-office staff: department and positions, as the staff directory would put them in the token.
+  const department = h(
+    'select',
+    { name: 'department', id: 'department' },
+    h('option', { value: '' }, t('noneMark')),
+    ...DEPARTMENTS.map((d) => h('option', { value: d }, `${departmentName(d)}${paren(d)}`)),
+  );
+  const positionBoxes = POSITIONS.map((p) => h('input', { type: 'checkbox', name: 'positions', value: p, id: `position-${p}` }));
+  const positions = h(
+    'fieldset',
+    { class: 'checkboxes', id: 'positions', 'aria-describedby': 'back-office-hint' },
+    h('legend', { class: 'visually-hidden' }, t('positions')),
+    ...positionBoxes.map((box) => h('label', { for: box.id }, box, positionName(box.value))),
+  );
+  const backOffice = [
+    h('label', { for: 'department' }, t('department')),
+    department,
+    h('span', { class: 'label' }, t('positions')),
+    positions,
+    h('small', { class: 'hint span2', id: 'back-office-hint' }, t('backOfficeFields')),
+  ];
+  const showBackOffice = () => {
+    const on = (BACK_OFFICE_ROLES as readonly string[]).includes(role.value);
+    for (const el of backOffice) el.hidden = !on;
+  };
+  role.addEventListener('change', showBackOffice);
 
   const form = h(
     'form',
@@ -25,16 +51,23 @@ export function devLoginPage(): void {
     roomId,
     h('label', { for: 'displayName' }, t('displayName')),
     displayName,
+    ...backOffice,
     h('button', { type: 'submit', class: 'primary' }, t('getToken')),
   );
 
+  showBackOffice();
+
   form.addEventListener('submit', (event) => {
     event.preventDefault();
+    const staff = (BACK_OFFICE_ROLES as readonly string[]).includes(role.value);
+    const held = staff ? positionBoxes.filter((b) => b.checked).map((b) => b.value) : [];
     const body = {
       role: role.value as Role,
       userId: userId.value.trim(),
       ...(roomId.value.trim() ? { roomId: roomId.value.trim() } : {}),
       ...(displayName.value.trim() ? { displayName: displayName.value.trim() } : {}),
+      ...(staff && department.value ? { department: department.value } : {}),
+      ...(held.length > 0 ? { positions: held } : {}),
     };
     api<{ token: string; expiresAt: number }>('POST', '/api/dev/token', body)
       .then(({ token, expiresAt }) => {
@@ -45,8 +78,16 @@ export function devLoginPage(): void {
           role: body.role,
           displayName: body.displayName ?? null,
           roomId: body.roomId ?? null,
+          department: body.department ?? null,
+          positions: body.positions ?? [],
         });
         refreshWho();
+        // Back-office staff go straight to their work: approvers to the queue, others to the recordings.
+        const now = session.get();
+        if (isBackOffice(now)) {
+          location.assign(now.role === 'approver' ? '/approvals' : '/review');
+          return;
+        }
         result.replaceChildren(
           notice('ok', `${t('tokenReady')} ${new Date(expiresAt * 1000).toLocaleString(currentLang())}`),
           h('p', {}, h('a', { href: '/selftest', class: 'button' }, t('goSelfTest'))),

@@ -1,3 +1,4 @@
+import { isBackOffice, seesApprovals, session } from '../api.ts';
 import { t } from '../i18n.ts';
 import { h, layout, mount } from '../ui.ts';
 
@@ -12,19 +13,28 @@ const checkNames: Record<string, () => string> = {
   mediaWorkers: () => t('checkMediaWorkers'),
 };
 
+/** Where a person can go from here: the live room for clinicians and patients, review and approvals for back-office staff. */
+function cards(): HTMLElement[] {
+  const card = (href: string, title: string, text: string) => h('a', { class: 'card', href }, h('strong', {}, title), h('span', {}, text));
+  const who = session.get();
+  const dev = card('/dev-login', t('devLogin'), t('devLoginIntro'));
+  if (isBackOffice(who)) {
+    return [
+      card('/review', t('review'), t('reviewCardIntro')),
+      ...(seesApprovals(who) ? [card('/approvals', t('approvals'), t('approvalsCardIntro'))] : []),
+      dev,
+    ];
+  }
+  return [card('/room', t('room'), t('roomIntro')), card('/selftest', t('selfTest'), t('selfTestIntro')), dev];
+}
+
 export function homePage(): void {
   const status = h('p', { class: 'status', 'data-testid': 'server-status' }, t('statusUnknown'));
   const list = h('ul', { class: 'checks' });
   mount(
     layout(
       t('tagline'),
-      h(
-        'section',
-        { class: 'cards' },
-        h('a', { class: 'card', href: '/room' }, h('strong', {}, t('room')), h('span', {}, t('roomIntro'))),
-        h('a', { class: 'card', href: '/selftest' }, h('strong', {}, t('selfTest')), h('span', {}, t('selfTestIntro'))),
-        h('a', { class: 'card', href: '/dev-login' }, h('strong', {}, t('devLogin')), h('span', {}, t('devLoginIntro'))),
-      ),
+      h('section', { class: 'cards' }, ...cards()),
       h('section', { class: 'panel' }, h('h2', {}, t('serverStatus')), status, list),
     ),
   );

@@ -7,7 +7,7 @@
 import type { ChatMessage, LobbyEntry, PeerInfo, PeerLeaveReason, RoomCloseReason } from '../../../server/protocol/room.ts';
 import type { DisconnectReason } from '../../../server/protocol/socketEvents.ts';
 import { api, serverInfo, session, type StoredSession } from '../api.ts';
-import { currentLang, roleName, t } from '../i18n.ts';
+import { SENSITIVE_CATEGORIES, categoryName, currentLang, roleName, t } from '../i18n.ts';
 import { devicePicker, type DevicePicker } from '../media/devicePicker.ts';
 import { RoomSession } from '../room/RoomSession.ts';
 import { AudioSink, Tile, tileKey } from '../room/tiles.ts';
@@ -297,6 +297,19 @@ function roomScreen(who: StoredSession, roomSession: RoomSession, picker: Device
   };
   const consentTextNow = () => (currentLang() === 'en' ? state.consentText.en : state.consentText['zh-CN']);
   const act = (p: Promise<unknown>) => void p.then(renderRecording, showError);
+  // Sensitive categories the host ticks before starting (kept across re-renders).
+  const categories = new Set<string>();
+  const categoryPicker = () =>
+    h(
+      'fieldset',
+      { class: 'categories', 'data-testid': 'recording-categories' },
+      h('legend', {}, t('sensitiveCategories')),
+      ...SENSITIVE_CATEGORIES.map((c) => {
+        const box = h('input', { type: 'checkbox', value: c, checked: categories.has(c) });
+        box.addEventListener('change', () => (box.checked ? categories.add(c) : categories.delete(c)));
+        return h('label', {}, box, categoryName(c));
+      }),
+    );
   const renderRecording = () => {
     const rows: Array<HTMLElement | null> = [
       h('h3', {}, t('recordingSection')),
@@ -339,10 +352,11 @@ function roomScreen(who: StoredSession, roomSession: RoomSession, picker: Device
             : h('p', { class: 'muted' }, t('noPatientPresent')),
         );
       } else {
+        if (!recordingOn) rows.push(categoryPicker());
         rows.push(
           recordingOn
             ? h('button', { type: 'button', class: 'danger', 'data-testid': 'stop-recording', onclick: () => act(roomSession.stopRecording()) }, t('stopRecording'))
-            : h('button', { type: 'button', class: 'primary', 'data-testid': 'start-recording', onclick: () => act(roomSession.startRecording()) }, t('startRecording')),
+            : h('button', { type: 'button', class: 'primary', 'data-testid': 'start-recording', onclick: () => act(roomSession.startRecording([...categories])) }, t('startRecording')),
         );
       }
     }

@@ -187,8 +187,9 @@ export class RoomSession {
     return request(this.#socket, 'recording:withdrawConsent', {});
   }
 
-  startRecording() {
-    return request(this.#socket, 'recording:start', {});
+  /** `categories`: sensitive categories of the visit (they add playback approval tiers). */
+  startRecording(categories: readonly string[] = []) {
+    return request(this.#socket, 'recording:start', categories.length > 0 ? { categories: [...categories] } : {});
   }
 
   stopRecording() {

@@ -22,7 +22,7 @@ import type { AuditSink } from '../audit/AuditTrail.ts';
 import { ApprovalError } from './approvalErrors.ts';
 import { tiersFor, type ApprovalPolicy, type ApprovalTier } from './ApprovalPolicy.ts';
 import { effectiveState, transition, type RequestState, type TierSnapshot } from './PlaybackRequest.ts';
-import { checkMayDecide, holdsTier, separationConflict } from './separationOfDuties.ts';
+import { checkMayDecide, holdsTier, separationConflict, type SeparationConflict } from './separationOfDuties.ts';
 
 const HOUR_MS = 3600 * 1000;
 
@@ -464,7 +464,7 @@ export class ApprovalService {
     const state = effectiveState(stateOf(req, decisions), now);
     const next = state.status === 'pending' ? req.tiers[state.nextTier] : undefined;
     let decideTier: string | null = null;
-    let blockedReason: string | null = null;
+    let blocked: SeparationConflict | null = null;
     if (next && holdsTier(identity, next, req.department)) {
       const conflict = separationConflict(identity, decisions.length, {
         requesterId: req.requesterId,
@@ -472,7 +472,7 @@ export class ApprovalService {
         participants: facts?.participants ?? new Set(),
         decidedBy: decisions,
       });
-      if (conflict) blockedReason = conflict;
+      if (conflict) blocked = conflict;
       else decideTier = next.id;
     }
     const reviewable =
@@ -520,7 +520,8 @@ export class ApprovalService {
       recording: facts ? summary(facts) : null,
       actions: {
         decideTier,
-        blockedReason,
+        blockedReason: blocked?.message ?? null,
+        blocked: blocked?.code ?? null,
         revoke: (state.status === 'pending' || state.status === 'granted') && this.#mayRevoke(identity, req),
         review: reviewable,
         play: state.status === 'granted' && req.requesterId === identity.userId && req.playsUsed < req.maxPlays,

@@ -49,16 +49,21 @@ export function checkMayDecide(approver: Approver, tier: TierSnapshot, tierIndex
         : `tier "${tier.label.en}" is decided by an approver holding ${tier.position}`,
     );
   }
-  const reason = separationConflict(approver, tierIndex, facts);
-  if (reason) throw new ApprovalError('SEPARATION_OF_DUTIES', reason);
+  const conflict = separationConflict(approver, tierIndex, facts);
+  if (conflict) throw new ApprovalError('SEPARATION_OF_DUTIES', conflict.message);
+}
+
+export interface SeparationConflict {
+  code: 'requester' | 'participant' | 'other_tier';
+  message: string;
 }
 
 /** Why separation of duties bars this person, or null when it does not. */
-export function separationConflict(approver: Pick<Approver, 'userId'>, tierIndex: number, facts: RequestFacts): string | null {
-  if (approver.userId === facts.requesterId) return 'you made this request; someone else must approve it';
-  if (facts.participants.has(approver.userId)) return 'you took part in the recorded visit; you cannot approve its playback';
+export function separationConflict(approver: Pick<Approver, 'userId'>, tierIndex: number, facts: RequestFacts): SeparationConflict | null {
+  if (approver.userId === facts.requesterId) return { code: 'requester', message: 'you made this request; someone else must approve it' };
+  if (facts.participants.has(approver.userId)) return { code: 'participant', message: 'you took part in the recorded visit; you cannot approve its playback' };
   if (facts.decidedBy.some((d) => d.approverId === approver.userId && d.tierIndex !== tierIndex)) {
-    return 'you have already decided another tier of this request; each tier needs a different person';
+    return { code: 'other_tier', message: 'you have already decided another tier of this request; each tier needs a different person' };
   }
   return null;
 }
