@@ -58,6 +58,11 @@ if [ ! -f "$keys/manifest-signing.key.pem" ]; then
   openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:3072 -out "$keys/manifest-signing.key.pem" 2>/dev/null
   say "generated the manifest-signing key"
 fi
-chmod 600 "$dir"/*.pem "$keys"/*.pem
-chown 10001 "$dir"/*.pem "$keys" "$keys"/*.pem 2>/dev/null || say "run as root to give the key files to the container user (uid 10001)"
+if [ ! -f "$keys/id-document-hmac.key" ]; then
+  # Keys the hashes of practitioners' identity-document numbers.
+  openssl rand -hex 32 > "$keys/id-document-hmac.key"
+  say "generated the identity-document hash key"
+fi
+chmod 600 "$dir"/*.pem "$keys"/*.pem "$keys/id-document-hmac.key"
+chown 10001 "$dir"/*.pem "$keys" "$keys"/*.pem "$keys/id-document-hmac.key" 2>/dev/null || say "run as root to give the key files to the container user (uid 10001)"
 say "ready: docker-compose up -d"

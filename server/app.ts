@@ -55,6 +55,14 @@ import { ApprovalService } from './domain/approvals/ApprovalService.ts';
 import { PlaybackService } from './domain/playback/PlaybackService.ts';
 import { PlaybackRepository } from './storage/repositories/PlaybackRepository.ts';
 import { canonicalJson } from './util/canonicalJson.ts';
+import { DirectoryService } from './domain/directory/DirectoryService.ts';
+import { seedDemoDirectory } from './domain/directory/demoDirectory.ts';
+import { ConsultationService } from './domain/consultations/ConsultationService.ts';
+import { ConsultationRoomGate } from './domain/consultations/ConsultationRoomGate.ts';
+import { PrescriptionService } from './domain/consultations/PrescriptionService.ts';
+import { SupervisionDispatcher } from './domain/supervision/SupervisionOutbox.ts';
+import { prescriptionHandlers } from './edge/socket/handlers/prescription.ts';
+import { readOrCreateSecret } from './pki/keyFiles.ts';
 import { maskConfig } from './config/mask.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -86,6 +94,10 @@ export interface HuizhenServer {
   readonly auditCheckpoints: AuditCheckpointer;
   readonly approvals: ApprovalService;
   readonly playback: PlaybackService;
+  readonly directory: DirectoryService;
+  readonly consultations: ConsultationService;
+  readonly prescriptions: PrescriptionService;
+  readonly supervision: SupervisionDispatcher;
   /** Signaling (diagnostics and tests: e.g. dropping a connection). */
   readonly sockets: SocketServer;
   /** Graceful shutdown in the fixed order. Idempotent. */
@@ -236,6 +248,44 @@ async function build(config: Config, options: StartOptions, shutdown: ShutdownSe
     await auditCheckpoints.checkpoint();
   });
 
+  // The directory, consultations and the supervision outbox.
+  const directory = new DirectoryService({ db, kek, audit, idSalt: readOrCreateSecret(recordingKeyDir, 'id-document-hmac.key') });
+  if (config.env === 'development' && config.consultations.seedDemoDirectory && (await seedDemoDirectory(directory))) {
+    log.info('created the demonstration directory (development)');
+  }
+  let closeRoom: (roomId: string) => void = () => undefined;
+  const consultations = new ConsultationService({
+    db,
+    directory,
+    kek,
+    store: objects.store,
+    audit,
+    log,
+    recordRetentionYears: config.consultations.recordRetentionYears,
+    onRoomClosed: (roomId) => closeRoom(roomId),
+  });
+  const prescriptions = new PrescriptionService({ db, consultations: consultations.repository, directory, audit });
+  const roomGate = new ConsultationRoomGate({
+    consultations: consultations.repository,
+    directory,
+    audit,
+    adHoc: config.rooms.adHoc ?? (config.env === 'production' ? 'off' : 'open'),
+  });
+  const supervision = new SupervisionDispatcher({
+    db,
+    config: {
+      endpoint: config.supervision.endpoint ?? null,
+      maxAttempts: config.supervision.maxAttempts,
+      retryBaseMs: config.supervision.retryBaseSeconds * 1000,
+      timeoutMs: config.supervision.timeoutSeconds * 1000,
+    },
+    signer: manifestSigner,
+    audit,
+    log,
+  });
+  supervision.start(config.supervision.pollSeconds * 1000);
+  shutdown.register('stop-accepting', 'supervision-dispatcher', () => supervision.close());
+
   // 4. Media workers.
   const workers = await WorkerPool.create({
     size: config.media.workers,
@@ -300,6 +350,7 @@ async function build(config: Config, options: StartOptions, shutdown: ShutdownSe
     clientDir: options.clientDir ?? path.join(ROOT, 'client', 'dist'),
     approvals,
     playback,
+    consultations: { directory, consultations, prescriptions, maxDocumentBytes: config.consultations.maxDocumentMegabytes * 1024 * 1024 },
   });
 
   const httpsServer = https.createServer(
@@ -336,6 +387,7 @@ async function build(config: Config, options: StartOptions, shutdown: ShutdownSe
     onOpened: (room) => recordings.attach(room),
   });
   shutdown.register('end-rooms', 'consultation-rooms', () => rooms.closeAll('server_shutdown'));
+  closeRoom = (roomId) => rooms.get(roomId)?.close('visit_ended');
   const sockets: SocketServer = createSocketServer(httpsServer, {
     verifier,
     log,
@@ -346,7 +398,8 @@ async function build(config: Config, options: StartOptions, shutdown: ShutdownSe
       return {
         ...sessionHandlers(connection, verifier),
         ...selfTestHandlers(connection, selfTests, iceServers),
-        ...roomHandlers(connection, rooms, binding),
+        ...roomHandlers(connection, rooms, binding, roomGate),
+        ...prescriptionHandlers(connection, prescriptions, binding),
         ...recordingHandlers(recordings, binding, connection.socket.data.identity),
       };
     },
@@ -395,6 +448,10 @@ async function build(config: Config, options: StartOptions, shutdown: ShutdownSe
     auditCheckpoints,
     approvals,
     playback,
+    directory,
+    consultations,
+    prescriptions,
+    supervision,
     close: () => shutdown.run(),
   };
 }

@@ -12,7 +12,7 @@ import { TokenIssuer } from '../edge/auth/tokenIssuer.ts';
 import { ROLES } from '../protocol/roles.ts';
 import { loadServerIdentity } from '../pki/serverIdentity.ts';
 
-const usage = `Usage: npm run token -- --role <${ROLES.join('|')}> --user <id> [--room <id>] [--name <display name>] [--dept <department>] [--positions <p1,p2>] [--ttl <seconds>]`;
+const usage = `Usage: npm run token -- --role <${ROLES.join('|')}> --user <id> [--room <id>] [--name <display name>] [--dept <department>] [--positions <p1,p2>] [--inst <institution>] [--ttl <seconds>]`;
 
 const argsSchema = z.object({
   role: z.enum(ROLES, { error: `--role must be one of ${ROLES.join(', ')}` }),
@@ -25,6 +25,7 @@ const argsSchema = z.object({
     .transform((s) => s.split(',').map((p) => p.trim()).filter(Boolean))
     .pipe(z.array(z.string().regex(/^[a-z][a-z0-9_]{1,39}$/, '--positions: lower-case letters, digits and _, comma-separated')).max(10))
     .optional(),
+  inst: z.string().regex(/^[A-Za-z0-9._:@-]{1,128}$/, '--inst must be an institution id').optional(),
   ttl: z.coerce.number().int().min(60).max(24 * 3600).optional(),
 });
 
@@ -43,6 +44,7 @@ try {
       name: { type: 'string' },
       dept: { type: 'string' },
       positions: { type: 'string' },
+      inst: { type: 'string' },
       ttl: { type: 'string' },
     },
     strict: true,
@@ -66,7 +68,7 @@ try {
     issuer: config.auth.issuer,
     audience: config.auth.audience,
   });
-  const { role, user, room, name, dept, positions, ttl } = parsed.data;
+  const { role, user, room, name, dept, positions, inst, ttl } = parsed.data;
   const issued = issuer.issue({
     role,
     userId: user,
@@ -74,6 +76,7 @@ try {
     ...(name ? { displayName: name } : {}),
     ...(dept ? { department: dept } : {}),
     ...(positions ? { positions } : {}),
+    ...(inst ? { institutionId: inst } : {}),
     ttlSeconds: ttl ?? config.auth.tokenTtlSeconds,
   });
   process.stdout.write(`${issued.token}\n`);

@@ -114,6 +114,34 @@ export const configSchema = z
          * wide, e.g. a hospital LAN.
          */
         adaptVideoToBandwidth: z.boolean().default(true),
+        /**
+         * Rooms that belong to no consultation: `off` refuses them, `verified`
+         * admits verified practitioners only, `open` admits any valid token.
+         * Default: `off` in production, `open` in development.
+         */
+        adHoc: z.enum(['off', 'verified', 'open']).optional(),
+      })
+      .prefault({}),
+
+    consultations: z
+      .strictObject({
+        /** Medical records (documents, opinions) are kept this long, in years (at least 15). */
+        recordRetentionYears: z.number().min(15).max(100).default(15),
+        /** Largest prior diagnosis document accepted, in MiB. */
+        maxDocumentMegabytes: z.number().min(1).max(200).default(20),
+        /** Development only: create a demonstration directory (institutions, agreements, verified practitioners) on an empty database. */
+        seedDemoDirectory: z.boolean().default(true),
+      })
+      .prefault({}),
+
+    supervision: z
+      .strictObject({
+        /** The supervision platform's endpoint for consultation events (https; http only on loopback). Unset: events wait in the outbox. */
+        endpoint: z.url().optional(),
+        maxAttempts: z.int().min(1).max(100).default(12),
+        retryBaseSeconds: z.number().min(0.05).max(3600).default(30),
+        timeoutSeconds: z.number().min(1).max(120).default(15),
+        pollSeconds: z.number().min(0.05).max(3600).default(10),
       })
       .prefault({}),
 
@@ -190,6 +218,13 @@ export const configSchema = z
         path: ['tls', cfg.tls.certFile ? 'keyFile' : 'certFile'],
         message: 'tls.certFile and tls.keyFile must be set together',
       });
+    }
+    if (cfg.supervision.endpoint) {
+      const u = new URL(cfg.supervision.endpoint);
+      const loopback = u.hostname === 'localhost' || u.hostname === '[::1]' || u.hostname.startsWith('127.');
+      if (u.protocol !== 'https:' && !(u.protocol === 'http:' && loopback)) {
+        ctx.addIssue({ code: 'custom', path: ['supervision', 'endpoint'], message: 'must be https (plain http only on loopback)' });
+      }
     }
     if (cfg.turn.urls.length > 0 && !cfg.turn.secret) {
       ctx.addIssue({ code: 'custom', path: ['turn', 'secret'], message: 'is required when turn.urls is set' });

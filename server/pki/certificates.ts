@@ -139,6 +139,48 @@ export function issueServerCertificate(
   return { ...keys, certificatePem: forge.pki.certificateToPem(cert) };
 }
 
+export interface PersonCertificateRequest {
+  subject: SubjectName;
+  /** Written as the certificate's subject serialNumber (e.g. a practitioner's licence number). */
+  serialNumber: string;
+  days: number;
+}
+
+/**
+ * A signing certificate for a person (a practitioner), signed by their
+ * institution's CA: digital signature and non-repudiation, nothing else.
+ */
+export function issuePersonCertificate(ca: IssuedCertificate, request: PersonCertificateRequest): IssuedCertificate {
+  const keys = generateRsaKeyPair(2048);
+  const caCert = forge.pki.certificateFromPem(ca.certificatePem);
+  const cert = forge.pki.createCertificate();
+  cert.publicKey = forge.pki.publicKeyFromPem(keys.publicKeyPem);
+  cert.serialNumber = randomSerial();
+  validity(cert, request.days);
+  cert.setSubject([...toAttributes(request.subject), { name: 'serialNumber', value: request.serialNumber }]);
+  cert.setIssuer(decodedAttributes(caCert.subject.attributes));
+  cert.setExtensions([
+    { name: 'basicConstraints', cA: false, critical: true },
+    { name: 'keyUsage', digitalSignature: true, nonRepudiation: true, critical: true },
+    { name: 'subjectKeyIdentifier' },
+    { name: 'authorityKeyIdentifier', keyIdentifier: caCert.generateSubjectKeyIdentifier().getBytes() },
+  ]);
+  cert.sign(forge.pki.privateKeyFromPem(ca.privateKeyPem), forge.md.sha256.create());
+  return { ...keys, certificatePem: forge.pki.certificateToPem(cert) };
+}
+
+/** Whether `certificatePem` was issued by `caCertificatePem` and is valid at `at`. */
+export function verifyIssuedBy(certificatePem: string, caCertificatePem: string, at = new Date()): boolean {
+  try {
+    const cert = new crypto.X509Certificate(certificatePem);
+    const ca = new crypto.X509Certificate(caCertificatePem);
+    if (!cert.checkIssued(ca) || !cert.verify(ca.publicKey)) return false;
+    return new Date(cert.validFrom) <= at && at <= new Date(cert.validTo);
+  } catch {
+    return false;
+  }
+}
+
 export interface CertificateSummary {
   notAfter: Date;
   dnsNames: string[];

@@ -65,3 +65,15 @@ export function publicKeyFingerprint(publicKeyPem: string): string {
   const der = crypto.createPublicKey(publicKeyPem).export({ type: 'spki', format: 'der' });
   return crypto.createHash('sha256').update(der).digest('hex');
 }
+
+/** A random 32-byte secret kept in `dir/name` (0600), created on first use. */
+export function readOrCreateSecret(dir: string, name: string): Buffer {
+  const file = path.join(dir, name);
+  if (!fs.existsSync(file)) {
+    ensurePrivateDir(dir);
+    writePrivateFile(file, crypto.randomBytes(32).toString('hex'));
+  }
+  const hex = readPrivateKeyFile(file, name).trim();
+  if (!/^[0-9a-f]{64}$/.test(hex)) throw new KeyFileError(`${file} must hold 64 hex digits`);
+  return Buffer.from(hex, 'hex');
+}

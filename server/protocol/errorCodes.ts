@@ -26,6 +26,11 @@ export const ERROR_CODES = [
   'GRANT_EXPIRED',
   'GRANT_REVOKED',
   'GRANT_EXHAUSTED',
+  // Rules of internet diagnosis
+  'PRACTITIONER_NOT_VERIFIED',
+  'DEPARTMENT_NOT_COVERED',
+  'FOLLOW_UP_ONLY',
+  'NOT_ACCEPTED',
   // Authentication (401)
   'AUTH_TOKEN_MISSING',
   'AUTH_TOKEN_INVALID',

@@ -15,6 +15,7 @@ import type {
   RtpParameters,
 } from 'mediasoup/types';
 import type { AckCallback } from './ack.ts';
+import type { PrescriptionItem, PrescriptionView } from './consultation.ts';
 import type {
   ChatMessage,
   ConsumerInfo,
@@ -164,6 +165,12 @@ export interface Requests {
   /** `categories`: sensitive categories of the visit (approval policy), which add playback approval tiers. */
   'recording:start': { request: { categories?: string[] }; response: RecordingState };
   'recording:stop': { request: Record<string, never>; response: Record<string, never> };
+  /**
+   * The only way a prescription comes into being: written in person by a
+   * verified practitioner of the visit, from their admitted connection. It
+   * waits for a pharmacist's review before it counts.
+   */
+  'prescription:create': { request: { items: PrescriptionItem[] }; response: PrescriptionView };
 }
 
 export type RequestName = keyof Requests;

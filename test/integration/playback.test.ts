@@ -369,13 +369,13 @@ describe('playback approval, playback and audit', function () {
     const later = new ApprovalService({ db: server.db, repository: new PlaybackRepository(server.db), audit: server.audit, policy: changed, signer: server.manifestSigner, log: pino({ level: 'silent' }) });
     expect(later.policyHash).not.to.equal(server.approvals.policyHash);
     // …still asks the existing request's own tiers, in its own order, on its own terms.
-    const affairs = { userId: 'ap-sun', role: 'approver' as const, displayName: '孙医务', roomId: null, expiresAt: 0, tokenId: null, department: 'medical_affairs_office', positions: ['medical_affairs'] };
+    const affairs = { userId: 'ap-sun', role: 'approver' as const, displayName: '孙医务', roomId: null, expiresAt: 0, tokenId: null, department: 'medical_affairs_office', positions: ['medical_affairs'], institutionId: null };
     const done = await later.decide(affairs, req.requestId, { tier: 'medical_affairs', decision: 'approve', comment: '同意' });
     expect(done.status).to.equal('granted');
     expect(done.tiers.map((t) => t.id)).to.deep.equal(['department_head', 'medical_affairs']);
     expect(done.grant?.maxPlays).to.equal(3);
     // A new request follows the new policy.
-    const reviewer = { userId: 'qr-new', role: 'quality_reviewer' as const, displayName: null, roomId: null, expiresAt: 0, tokenId: null, department: null, positions: [] };
+    const reviewer = { userId: 'qr-new', role: 'quality_reviewer' as const, displayName: null, roomId: null, expiresAt: 0, tokenId: null, department: null, positions: [], institutionId: null };
     const fresh = await later.request(reviewer, { recordingId: recordingA, purpose: 'policy test', caseReference: 'P-1' });
     expect(fresh.tiers.map((t) => t.id)).to.deep.equal(['quality_office', 'department_head', 'medical_affairs']);
   });

@@ -19,6 +19,8 @@ export interface Identity {
   department: string | null;
   /** Positions held (`positions`), e.g. department_head; approval tiers match on them. */
   positions: readonly string[];
+  /** The institution the staff member acts for (`inst`): institution administrators, coordinators. */
+  institutionId: string | null;
 }
 
 const code = z.string().regex(/^[a-z][a-z0-9_]{1,39}$/, 'must be lower-case letters, digits and _');
@@ -34,6 +36,7 @@ export const claimsSchema = z.object({
   jti: z.string().min(1).max(128).optional(),
   dept: code.optional(),
   positions: z.array(code).max(10).optional(),
+  inst: id.optional(),
   iat: z.number().int(),
   exp: z.number().int(),
   nbf: z.number().int().optional(),
@@ -51,5 +54,6 @@ export function identityFromClaims(claims: Claims): Identity {
     tokenId: claims.jti ?? null,
     department: claims.dept ?? null,
     positions: claims.positions ?? [],
+    institutionId: claims.inst ?? null,
   };
 }

@@ -14,6 +14,7 @@ export interface TokenRequest {
   displayName?: string;
   department?: string;
   positions?: readonly string[];
+  institutionId?: string;
   /** Seconds. */
   ttlSeconds: number;
 }
@@ -45,6 +46,7 @@ export class TokenIssuer {
     if (request.displayName) payload['name'] = request.displayName;
     if (request.department) payload['dept'] = request.department;
     if (request.positions && request.positions.length > 0) payload['positions'] = [...request.positions];
+    if (request.institutionId) payload['inst'] = request.institutionId;
     const expiresAt = now + request.ttlSeconds;
     const token = jwt.sign({ ...payload, exp: expiresAt }, this.#options.signingKeyPem, {
       algorithm: TOKEN_ALGORITHM,

@@ -21,6 +21,7 @@ import { metricsRoutes } from './routes/metrics.ts';
 import { sessionRoutes } from './routes/session.ts';
 import { playbackRoutes } from './routes/playback.ts';
 import { playRoutes } from './routes/plays.ts';
+import { consultationRoutes } from './routes/consultations.ts';
 import type { ApprovalService } from '../../domain/approvals/ApprovalService.ts';
 import type { PlaybackService } from '../../domain/playback/PlaybackService.ts';
 
@@ -38,6 +39,7 @@ export interface HttpAppDeps {
   clientDir: string;
   approvals: ApprovalService;
   playback: PlaybackService;
+  consultations: Omit<Parameters<typeof consultationRoutes>[0], 'verifier'>;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{8,64}$/;
@@ -88,6 +90,7 @@ export function createHttpApp(deps: HttpAppDeps): Express {
   app.use(sessionRoutes(deps.verifier));
   app.use(playbackRoutes({ verifier: deps.verifier, approvals: deps.approvals, playback: deps.playback }));
   app.use(playRoutes(deps.playback));
+  app.use(consultationRoutes({ verifier: deps.verifier, ...deps.consultations }));
   if (deps.devTokens) app.use(devTokenRoutes(deps.devTokens.issuer, deps.devTokens.ttlSeconds));
 
   app.use('/api', notFoundHandler);
@@ -100,7 +103,7 @@ export function createHttpApp(deps: HttpAppDeps): Express {
 function serveClient(app: Express, clientDir: string): void {
   const index = path.join(clientDir, 'index.html');
   app.use(express.static(clientDir, { index: false, maxAge: '1h', immutable: false }));
-  app.get(['/', '/room', '/selftest', '/dev-login', '/review', '/approvals', '/player'], (_req, res) => {
+  app.get(['/', '/room', '/selftest', '/dev-login', '/review', '/approvals', '/player', '/consultations', '/consultation', '/directory', '/pharmacy'], (_req, res) => {
     if (!fs.existsSync(index)) {
       res
         .status(503)

@@ -168,4 +168,18 @@ export const requestSchemas: RequestSchemas = {
     categories: z.array(z.string().regex(/^[a-z][a-z0-9_]{1,39}$/, 'must be a category id')).max(10).optional(),
   }),
   'recording:stop': empty,
+  'prescription:create': z.strictObject({
+    items: z
+      .array(
+        z.strictObject({
+          drug: z.string().trim().min(1).max(100),
+          dose: z.string().trim().min(1).max(50),
+          frequency: z.string().trim().min(1).max(50),
+          days: z.int().min(1).max(90),
+          quantity: z.string().trim().min(1).max(50),
+        }),
+      )
+      .min(1)
+      .max(20),
+  }),
 };

@@ -19,6 +19,7 @@ export const devTokenRequest = z.strictObject({
   displayName: z.string().trim().min(1).max(100).optional(),
   ttlSeconds: z.int().min(60).max(24 * 3600).optional(),
   department: z.string().regex(/^[a-z][a-z0-9_]{1,39}$/, 'lower-case letters, digits and _').optional(),
+  institutionId: id.optional(),
   positions: z.array(z.string().regex(/^[a-z][a-z0-9_]{1,39}$/, 'lower-case letters, digits and _')).max(10).optional(),
 });
 
@@ -29,7 +30,7 @@ export function devTokenRoutes(issuer: TokenIssuer, defaultTtlSeconds: number): 
     if (!parsed.success) {
       throw ValidationError.fromIssues('invalid token request', parsed.error.issues);
     }
-    const { role, userId, roomId, displayName, ttlSeconds, department, positions } = parsed.data;
+    const { role, userId, roomId, displayName, ttlSeconds, department, positions, institutionId } = parsed.data;
     const issued = issuer.issue({
       role,
       userId,
@@ -37,6 +38,7 @@ export function devTokenRoutes(issuer: TokenIssuer, defaultTtlSeconds: number): 
       ...(displayName ? { displayName } : {}),
       ...(department ? { department } : {}),
       ...(positions ? { positions } : {}),
+      ...(institutionId ? { institutionId } : {}),
       ttlSeconds: ttlSeconds ?? defaultTtlSeconds,
     });
     req.log.info({ issuedFor: userId, role, tokenId: issued.tokenId }, 'development token issued');

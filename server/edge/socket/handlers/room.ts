@@ -7,6 +7,7 @@
  */
 import { ForbiddenError, InvalidStateError } from '../../../errors.ts';
 import type { RoomRegistry } from '../../../domain/rooms/RoomRegistry.ts';
+import type { ConsultationRoomGate } from '../../../domain/consultations/ConsultationRoomGate.ts';
 import { isLiveRole } from '../../../protocol/roles.ts';
 import type { RoomBinding } from '../RoomBinding.ts';
 import type { RequestHandlers } from '../requestRouter.ts';
@@ -15,7 +16,7 @@ import type { ConnectionContext } from '../socketServer.ts';
 type RoomRequest = Extract<keyof RequestHandlers, `room:${string}` | `chat:${string}`>;
 type RoomHandlers = Pick<RequestHandlers, RoomRequest>;
 
-export function roomHandlers({ socket, clock, log }: ConnectionContext, rooms: RoomRegistry, binding: RoomBinding): RoomHandlers {
+export function roomHandlers({ socket, clock, log }: ConnectionContext, rooms: RoomRegistry, binding: RoomBinding, gate: Pick<ConsultationRoomGate, 'admit'>): RoomHandlers {
   const { connection } = binding;
   const bound = () => binding.require();
 
@@ -35,9 +36,11 @@ export function roomHandlers({ socket, clock, log }: ConnectionContext, rooms: R
       if (!isLiveRole(identity.role)) throw new ForbiddenError('This role cannot join a live consultation.');
       if (!identity.roomId) throw new ForbiddenError('This token does not admit to a consultation room.');
       if (binding.stillPresent()) throw new InvalidStateError('this connection has already joined');
+      // Real-name rule: who may enter, under which name, is the gate's answer.
+      const admission = await gate.admit(identity, identity.roomId);
       const room = await rooms.room(identity.roomId);
       const result = room.join(
-        { userId: identity.userId, role: identity.role, displayName: identity.displayName },
+        { userId: identity.userId, role: identity.role, displayName: admission.displayName },
         connection,
         resume,
       );
