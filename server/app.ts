@@ -350,7 +350,14 @@ async function build(config: Config, options: StartOptions, shutdown: ShutdownSe
     clientDir: options.clientDir ?? path.join(ROOT, 'client', 'dist'),
     approvals,
     playback,
-    consultations: { directory, consultations, prescriptions, maxDocumentBytes: config.consultations.maxDocumentMegabytes * 1024 * 1024 },
+    consultations: {
+      directory,
+      consultations,
+      prescriptions,
+      maxDocumentBytes: config.consultations.maxDocumentMegabytes * 1024 * 1024,
+      tokenIssuer,
+      visitTokenTtlSeconds: config.auth.tokenTtlSeconds,
+    },
   });
 
   const httpsServer = https.createServer(

@@ -87,6 +87,8 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       ...options.overrides,
       http: { port: 0, ...options.overrides?.http },
       media: { workers: 1, ...options.overrides?.media },
+      // The demonstration directory costs seconds of key generation: only for tests that ask for it.
+      consultations: { seedDemoDirectory: false, ...options.overrides?.consultations },
     },
   });
   const { log, lines } = captureLogger();

@@ -65,6 +65,8 @@ export interface ConsultationServiceDeps {
 }
 
 const YEAR_MS = 365.25 * 24 * 3600 * 1000;
+/** For steps whose checks run inside the transaction (passing `tx` to the directory). */
+const ALREADY_IN_STEP = async (): Promise<void> => undefined;
 const documentContext = (consultationId: string, documentId: string) => `consultation-document:${consultationId}:${documentId}`;
 
 type Relation = 'requester' | 'expert' | 'invited_admin' | 'invited_colleague' | 'none';
@@ -168,10 +170,10 @@ export class ConsultationService {
   }
 
   async submit(identity: Identity, id: string): Promise<ConsultationView> {
-    return this.#step(identity, id, 'submit', async (c, tx) => {
-      await this.#requireRequester(identity, c);
+    return this.#step(identity, id, 'submit', ALREADY_IN_STEP, async (c, tx) => {
+      await this.#requireRequester(identity, c, tx);
       // The agreement must still be in force when the request goes out.
-      const agreementId = await this.#coveringAgreement(c.requestingInstitutionId, c.invitedInstitutionId, c.department);
+      const agreementId = await this.#coveringAgreement(c.requestingInstitutionId, c.invitedInstitutionId, c.department, tx);
       await this.repository.update(tx, id, { status: 'requested', requestedAt: new Date(), agreementId });
       return { action: 'consultation.requested', details: { invited: c.invitedInstitutionId, department: c.department } };
     });
@@ -182,8 +184,9 @@ export class ConsultationService {
   /** The invited institution accepts and assigns an expert of the consultation's department. */
   async accept(identity: Identity, id: string, input: { expertId: string }): Promise<ConsultationView> {
     const expert = await this.#deps.directory.requireVerified(input.expertId);
-    return this.#step(identity, id, 'accept', async (c, tx) => {
+    return this.#step(identity, id, 'accept', async (c) => {
       this.#requireInvitedAdmin(identity, c);
+    }, async (c, tx) => {
       if (expert.institutionId !== c.invitedInstitutionId) throw new ValidationError('the expert must belong to the invited institution');
       if (expert.department !== c.department) throw new DepartmentNotCoveredError(`the expert works in ${expert.department}, the consultation is for ${c.department}`);
       if (expert.profession === 'pharmacist' || expert.profession === 'village_doctor') throw new ValidationError('assign a physician or specialist');
@@ -195,8 +198,9 @@ export class ConsultationService {
   async schedule(identity: Identity, id: string, input: { start: Date; end: Date }): Promise<ConsultationView> {
     if (!(input.end > input.start)) throw new ValidationError('the slot must end after it starts');
     if (input.end.getTime() - input.start.getTime() > 8 * 3600_000) throw new ValidationError('a slot lasts at most 8 hours');
-    return this.#step(identity, id, 'schedule', async (c, tx) => {
+    return this.#step(identity, id, 'schedule', async (c) => {
       if (!(this.#isInvitedAdmin(identity, c) || identity.userId === c.expertId)) throw new ForbiddenError('The invited institution or its assigned expert schedules the visit.');
+    }, async (c, tx) => {
       await this.repository.update(tx, id, { status: 'scheduled', slotStart: input.start, slotEnd: input.end });
       return { action: 'consultation.scheduled', details: { start: input.start.toISOString(), end: input.end.toISOString() } };
     });
@@ -204,8 +208,8 @@ export class ConsultationService {
 
   /** The receiving expert confirms the visit is a follow-up; the room opens. */
   async confirmFollowUp(identity: Identity, id: string): Promise<ConsultationView> {
-    return this.#step(identity, id, 'confirm_follow_up', async (c, tx) => {
-      await this.#requireExpert(identity, c);
+    return this.#step(identity, id, 'confirm_follow_up', ALREADY_IN_STEP, async (c, tx) => {
+      await this.#requireExpert(identity, c, tx);
       await this.repository.update(tx, id, { status: 'in_progress', followUpConfirmedBy: identity.userId, followUpConfirmedAt: new Date() });
       return { action: 'consultation.follow_up_confirmed', details: { roomId: c.roomId } };
     });
@@ -217,8 +221,8 @@ export class ConsultationService {
     id: string,
     input: { reason: TerminationReason; note: string; referral: { institution: string; department: string; advice: string } },
   ): Promise<ConsultationView> {
-    const view = await this.#step(identity, id, 'terminate', async (c, tx) => {
-      await this.#requireExpert(identity, c);
+    const view = await this.#step(identity, id, 'terminate', ALREADY_IN_STEP, async (c, tx) => {
+      await this.#requireExpert(identity, c, tx);
       const at = new Date();
       const termination = { ...input, by: identity.userId, at: at.toISOString() };
       await this.repository.update(tx, id, { status: 'terminated', termination, endedAt: at });
@@ -246,8 +250,8 @@ export class ConsultationService {
   }
 
   async complete(identity: Identity, id: string): Promise<ConsultationView> {
-    const view = await this.#step(identity, id, 'complete', async (c, tx) => {
-      await this.#requireExpert(identity, c);
+    const view = await this.#step(identity, id, 'complete', ALREADY_IN_STEP, async (c, tx) => {
+      await this.#requireExpert(identity, c, tx);
       const at = new Date();
       const opinion = await this.repository.opinion(id, tx);
       await this.repository.update(tx, id, { status: 'completed', endedAt: at });
@@ -260,9 +264,10 @@ export class ConsultationService {
   }
 
   async cancel(identity: Identity, id: string, reason: string): Promise<ConsultationView> {
-    return this.#step(identity, id, 'cancel', async (c, tx) => {
+    return this.#step(identity, id, 'cancel', async (c) => {
+      if (identity.userId !== c.requesterId && !(this.#isInvitedAdmin(identity, c) && c.status !== 'draft')) throw new ForbiddenError('The requester, or the invited institution (declining), cancels.');
+    }, async (c, tx) => {
       const requester = identity.userId === c.requesterId;
-      if (!requester && !(this.#isInvitedAdmin(identity, c) && c.status !== 'draft')) throw new ForbiddenError('The requester, or the invited institution (declining), cancels.');
       const at = new Date();
       await this.repository.update(tx, id, { status: 'cancelled', cancellation: { by: identity.userId, reason, at: at.toISOString() }, endedAt: at });
       return { action: 'consultation.cancelled', details: { reason, by: requester ? 'requester' : 'invited_institution' } };
@@ -405,6 +410,21 @@ export class ConsultationService {
     return { doc, data };
   }
 
+  /**
+   * Who the caller is in the visit's room — host (the requesting doctor) or
+   * expert (the assigned expert) — for a visit token; only while the visit
+   * is in progress and only for verified practitioners.
+   */
+  async visitRole(identity: Identity, id: string): Promise<{ roomId: string; role: 'host' | 'expert'; displayName: string }> {
+    const c = await this.#get(id);
+    const root = c.parentId ? await this.#get(c.parentId) : c;
+    if (root.status !== 'in_progress') throw new InvalidStateError('the visit is not open');
+    const p = await this.#deps.directory.requireVerified(identity.userId);
+    if (identity.userId === root.requesterId) return { roomId: root.roomId, role: 'host', displayName: p.name };
+    if (identity.userId === c.expertId && c.acceptedAt !== null) return { roomId: root.roomId, role: 'expert', displayName: p.name };
+    throw new ForbiddenError('You take no part in this visit.');
+  }
+
   /** The patient's past consultations: only after accepting. */
   async history(identity: Identity, id: string): Promise<ConsultationView['history']> {
     const c = await this.#get(id);
@@ -419,7 +439,7 @@ export class ConsultationService {
       identity.role === 'institution_admin' && identity.institutionId
         ? { invitedInstitutionId: identity.institutionId }
         : { requesterId: identity.userId, expertId: identity.userId };
-    const rows = await this.repository.list(filter);
+    const rows = (await this.repository.list(filter)).filter((c) => c.status !== 'draft' || c.requesterId === identity.userId);
     const views: ConsultationView[] = [];
     for (const c of rows) views.push(await this.view(identity, c.consultationId, { audit: false }));
     return views;
@@ -437,13 +457,21 @@ export class ConsultationService {
 
   // --- Internals --------------------------------------------------------------------
 
+  /**
+   * One step of the state machine: `authorize` runs first, outside the
+   * transaction (it may consult the directory); then, in one transaction
+   * with the consultation's row locked, the transition is checked, `apply`
+   * changes the row (through `tx` only) and the step is audited.
+   */
   async #step(
     identity: Identity,
     id: string,
     command: ConsultationCommand,
+    authorize: (c: StoredConsultation) => Promise<void>,
     apply: (c: StoredConsultation, tx: Queryable) => Promise<{ action: Parameters<AuditSink['append']>[0]['action']; details: Record<string, string | null> }>,
     extra: { hasExpert?: boolean } = {},
   ): Promise<ConsultationView> {
+    await authorize(await this.#get(id));
     await this.#deps.db.transaction(async (tx) => {
       const c = await this.repository.get(id, tx, true);
       if (!c) throw new NotFoundError('no such consultation');
@@ -475,14 +503,15 @@ export class ConsultationService {
     return this.#deps.directory.requireVerified(identity.userId);
   }
 
-  async #requireRequester(identity: Identity, c: StoredConsultation): Promise<void> {
+  /** `tx`: the step's transaction, when called inside one (see DirectoryService.requireVerified). */
+  async #requireRequester(identity: Identity, c: StoredConsultation, tx?: Queryable): Promise<void> {
     if (identity.userId !== c.requesterId) throw new ForbiddenError('Only the requesting doctor does this.');
-    await this.#deps.directory.requireVerified(identity.userId);
+    await this.#deps.directory.requireVerified(identity.userId, tx);
   }
 
-  async #requireExpert(identity: Identity, c: StoredConsultation): Promise<void> {
+  async #requireExpert(identity: Identity, c: StoredConsultation, tx?: Queryable): Promise<void> {
     if (identity.userId !== c.expertId) throw new ForbiddenError('Only the assigned expert does this.');
-    await this.#deps.directory.requireVerified(identity.userId);
+    await this.#deps.directory.requireVerified(identity.userId, tx);
   }
 
   #isInvitedAdmin(identity: Identity, c: StoredConsultation): boolean {
@@ -496,21 +525,22 @@ export class ConsultationService {
   async #relation(identity: Identity, c: StoredConsultation): Promise<Relation> {
     if (identity.userId === c.requesterId) return 'requester';
     if (identity.userId === c.expertId) return 'expert';
-    if (this.#isInvitedAdmin(identity, c)) return 'invited_admin';
+    // A draft is the requester's alone until sent (no consent yet, perhaps): not even the invited institution sees it.
+    if (this.#isInvitedAdmin(identity, c) && c.status !== 'draft') return 'invited_admin';
     const p = await this.#deps.directory.repository.practitioner(identity.userId);
     if (p && p.status === 'verified' && p.institutionId === c.invitedInstitutionId && p.department === c.department && c.status !== 'draft') return 'invited_colleague';
     return 'none';
   }
 
   /** An agreement in force between the institutions covering the department, whose departments both institutions are approved for. */
-  async #coveringAgreement(inviting: string, invited: string, department: string): Promise<string> {
+  async #coveringAgreement(inviting: string, invited: string, department: string, db?: Queryable): Promise<string> {
     const repo = this.#deps.directory.repository;
-    const [a, b] = await Promise.all([repo.institution(inviting), repo.institution(invited)]);
+    const [a, b] = await Promise.all([repo.institution(inviting, db), repo.institution(invited, db)]);
     if (!a || !b) throw new NotFoundError('unknown institution');
     if (!a.departments.includes(department) || !b.departments.includes(department)) {
       throw new DepartmentNotCoveredError(`${department} is not an approved department (诊疗科目) of both institutions`);
     }
-    const agreement = (await repo.agreementsBetween(inviting, invited, new Date())).find((x) => x.departments.includes(department));
+    const agreement = (await repo.agreementsBetween(inviting, invited, new Date(), db)).find((x) => x.departments.includes(department));
     if (!agreement) throw new DepartmentNotCoveredError(`no cooperation agreement in force covers ${department} between these institutions`);
     return agreement.agreementId;
   }

@@ -23,7 +23,7 @@ import type { KeyEncryptionService } from '../../pki/KeyEncryptionService.ts';
 import { openItem, sealItem } from '../../pki/sealedSecret.ts';
 import { signCanonical, verifyCanonical } from '../../pki/signatures.ts';
 import type { AgreementView, InstitutionLevel, Profession } from '../../protocol/consultation.ts';
-import type { Database } from '../../storage/db/Database.ts';
+import type { Database, Queryable } from '../../storage/db/Database.ts';
 import { DirectoryRepository, type StoredInstitution, type StoredPractitioner } from '../../storage/repositories/DirectoryRepository.ts';
 import type { AuditSink } from '../audit/AuditTrail.ts';
 
@@ -183,13 +183,16 @@ export class DirectoryService {
     return (await this.repository.practitioner(practitionerId))!;
   }
 
-  /** The practitioner behind a user id, verified and not suspended, with a valid certificate; otherwise PRACTITIONER_NOT_VERIFIED. */
-  async requireVerified(userId: string): Promise<StoredPractitioner> {
-    const p = await this.repository.practitioner(userId);
+  /**
+   * The practitioner behind a user id, verified and not suspended, with a valid certificate; otherwise PRACTITIONER_NOT_VERIFIED.
+   * Inside a transaction pass it as `db`: PGlite has a single connection, and a query outside the open transaction would wait for it forever.
+   */
+  async requireVerified(userId: string, db?: Queryable): Promise<StoredPractitioner> {
+    const p = await this.repository.practitioner(userId, db);
     if (!p) throw new PractitionerNotVerifiedError('this account is not a registered practitioner');
     if (p.status === 'suspended') throw new PractitionerNotVerifiedError('this practitioner is suspended');
     if (p.status !== 'verified' || !p.certificatePem) throw new PractitionerNotVerifiedError('this practitioner has not completed real-name verification');
-    const ca = await this.repository.institutionCa(p.institutionId);
+    const ca = await this.repository.institutionCa(p.institutionId, db);
     if (!ca || !verifyIssuedBy(p.certificatePem, ca.certificatePem)) throw new PractitionerNotVerifiedError('this practitioner’s certificate is not valid');
     return p;
   }

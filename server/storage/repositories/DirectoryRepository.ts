@@ -93,8 +93,8 @@ export class DirectoryRepository {
     return (await this.#db.query<Row>('SELECT * FROM institutions ORDER BY name')).rows.map(institutionFrom);
   }
 
-  async institutionCa(id: string): Promise<{ certificatePem: string; key: SealedItem } | null> {
-    const r = await this.#db.query<Row>('SELECT * FROM institution_cas WHERE institution_id = $1', [id]);
+  async institutionCa(id: string, db: Queryable = this.#db): Promise<{ certificatePem: string; key: SealedItem } | null> {
+    const r = await db.query<Row>('SELECT * FROM institution_cas WHERE institution_id = $1', [id]);
     const row = r.rows[0];
     return row ? { certificatePem: row['certificate_pem'] as string, key: sealedFrom(row) } : null;
   }

@@ -16,6 +16,7 @@
  *   POST /api/consultations/:id/consent | submit | accept | schedule | confirm-follow-up
  *        | terminate | opinion | complete | cancel | escalations
  *   GET  /api/consultations/:id/opinion/verify            signature check of the opinion
+ *   POST /api/consultations/:id/visit-token               a short-lived token for the visit's room (verified practitioners)
  *   GET  /api/prescriptions/pending                       a pharmacist's queue
  *   POST /api/prescriptions/:id/review                    a pharmacist's decision
  *
@@ -27,7 +28,8 @@ import { z } from 'zod';
 import type { ConsultationService } from '../../../domain/consultations/ConsultationService.ts';
 import type { PrescriptionService } from '../../../domain/consultations/PrescriptionService.ts';
 import type { DirectoryService } from '../../../domain/directory/DirectoryService.ts';
-import { ForbiddenError, ValidationError } from '../../../errors.ts';
+import { ForbiddenError, ServiceUnavailableError, ValidationError } from '../../../errors.ts';
+import type { TokenIssuer } from '../../auth/tokenIssuer.ts';
 import { DOCUMENT_KINDS, INSTITUTION_LEVELS, PROFESSIONS, TERMINATION_REASONS } from '../../../protocol/consultation.ts';
 import type { TokenVerifier } from '../../auth/tokenVerifier.ts';
 import { authenticate, identityOf } from '../authenticate.ts';
@@ -100,6 +102,9 @@ export function consultationRoutes(deps: {
   consultations: ConsultationService;
   prescriptions: PrescriptionService;
   maxDocumentBytes: number;
+  /** Mints visit tokens (null when this server only verifies tokens). */
+  tokenIssuer: TokenIssuer | null;
+  visitTokenTtlSeconds: number;
 }): Router {
   const { directory, consultations, prescriptions } = deps;
   const router = Router();
@@ -212,6 +217,13 @@ export function consultationRoutes(deps: {
   });
   router.post('/api/consultations/:id/cancel', auth, async (req, res) => {
     res.json(await consultations.cancel(identityOf(req), param(req, 'id'), parse(schemas.cancel, req.body, 'cancellation').reason));
+  });
+  router.post('/api/consultations/:id/visit-token', auth, async (req, res) => {
+    const who = identityOf(req);
+    const visit = await consultations.visitRole(who, param(req, 'id'));
+    if (!deps.tokenIssuer) throw new ServiceUnavailableError('this server does not issue visit tokens; your identity provider does');
+    const issued = deps.tokenIssuer.issue({ userId: who.userId, role: visit.role, roomId: visit.roomId, displayName: visit.displayName, ttlSeconds: deps.visitTokenTtlSeconds });
+    res.status(201).json({ token: issued.token, expiresAt: issued.expiresAt, roomId: visit.roomId, role: visit.role, displayName: visit.displayName });
   });
   router.post('/api/consultations/:id/escalations', auth, async (req, res) => {
     res.status(201).json(await consultations.escalate(identityOf(req), param(req, 'id'), parse(schemas.escalate, req.body, 'escalation')));
