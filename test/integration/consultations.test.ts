@@ -285,6 +285,10 @@ describe('consultation workflow and the rules of internet diagnosis', function (
 
       const done = await call('expert', 'POST', `/api/consultations/${id}/complete`);
       expect(done.json.status).to.equal('completed');
+      // The medical record is kept 15 years from the end of the consultation.
+      const kept = await server.db.query<{ ended_at: Date; retain_until: Date }>('SELECT ended_at, retain_until FROM consultations WHERE consultation_id = $1', [id]);
+      const years = (new Date(kept.rows[0]!.retain_until).getTime() - new Date(kept.rows[0]!.ended_at).getTime()) / (365.25 * 24 * 3600_000);
+      expect(years).to.be.closeTo(15, 0.001);
       const events = (await server.supervision.repository.all()).filter((e) => e.payload['consultationId'] === id);
       expect(events.map((e) => e.topic)).to.deep.equal(['consultation.completed']);
       expect(JSON.stringify(events[0]!.payload)).not.to.include(patient.name).and.not.to.include(patient.mrn);

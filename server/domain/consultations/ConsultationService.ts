@@ -225,7 +225,7 @@ export class ConsultationService {
       await this.#requireExpert(identity, c, tx);
       const at = new Date();
       const termination = { ...input, by: identity.userId, at: at.toISOString() };
-      await this.repository.update(tx, id, { status: 'terminated', termination, endedAt: at });
+      await this.repository.update(tx, id, { status: 'terminated', termination, endedAt: at, retainUntil: this.#retainUntil(at) });
       await enqueueSupervisionEvent(tx, 'consultation.terminated', supervisionPayload({ ...c, status: 'terminated', termination, endedAt: at }, null));
       return { action: 'consultation.terminated', details: { reason: input.reason, referralInstitution: input.referral.institution, referralDepartment: input.referral.department } };
     });
@@ -254,7 +254,7 @@ export class ConsultationService {
       await this.#requireExpert(identity, c, tx);
       const at = new Date();
       const opinion = await this.repository.opinion(id, tx);
-      await this.repository.update(tx, id, { status: 'completed', endedAt: at });
+      await this.repository.update(tx, id, { status: 'completed', endedAt: at, retainUntil: this.#retainUntil(at) });
       await enqueueSupervisionEvent(tx, 'consultation.completed', supervisionPayload({ ...c, status: 'completed', endedAt: at }, opinion ? { signature: opinion.signature, certificatePem: opinion.certificatePem, body: opinion.body } : null));
       return { action: 'consultation.completed', details: {} };
     });
@@ -269,7 +269,7 @@ export class ConsultationService {
     }, async (c, tx) => {
       const requester = identity.userId === c.requesterId;
       const at = new Date();
-      await this.repository.update(tx, id, { status: 'cancelled', cancellation: { by: identity.userId, reason, at: at.toISOString() }, endedAt: at });
+      await this.repository.update(tx, id, { status: 'cancelled', cancellation: { by: identity.userId, reason, at: at.toISOString() }, endedAt: at, retainUntil: this.#retainUntil(at) });
       return { action: 'consultation.cancelled', details: { reason, by: requester ? 'requester' : 'invited_institution' } };
     });
   }
@@ -486,6 +486,11 @@ export class ConsultationService {
     });
     this.#log.info({ consultationId: id, command, by: identity.userId }, 'consultation step');
     return this.view(identity, id, { audit: false });
+  }
+
+  /** Medical records are kept `recordRetentionYears` (15) after the consultation ends. */
+  #retainUntil(endedAt: Date): Date {
+    return new Date(endedAt.getTime() + this.#deps.recordRetentionYears * YEAR_MS);
   }
 
   async #get(id: string): Promise<StoredConsultation> {

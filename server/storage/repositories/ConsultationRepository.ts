@@ -150,7 +150,7 @@ export type ConsultationPatch = Partial<
     StoredConsultation,
     'status' | 'consent' | 'expertId' | 'acceptedBy' | 'acceptedAt' | 'slotStart' | 'slotEnd' | 'followUpConfirmedBy' | 'followUpConfirmedAt' | 'termination' | 'cancellation' | 'requestedAt' | 'endedAt' | 'agreementId'
   >
->;
+> & { retainUntil?: Date };
 
 const PATCH: Record<keyof ConsultationPatch, { column: string; json?: true }> = {
   status: { column: 'status' },
@@ -167,6 +167,7 @@ const PATCH: Record<keyof ConsultationPatch, { column: string; json?: true }> = 
   requestedAt: { column: 'requested_at' },
   endedAt: { column: 'ended_at' },
   agreementId: { column: 'agreement_id' },
+  retainUntil: { column: 'retain_until' },
 };
 
 export class ConsultationRepository {
