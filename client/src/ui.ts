@@ -1,7 +1,9 @@
 /** Tiny DOM helpers: the client has few pages and no framework. */
-import { currentLang, departmentName, errorText, labelled, paren, positionName, roleName, setLang, t } from './i18n.ts';
-import { ApiError, isBackOffice, seesApprovals, serverInfo, session } from './api.ts';
+import { currentLang, departmentName, errorText, labelled, paren, positionName, professionName, roleName, setLang, t } from './i18n.ts';
+import { ApiError, adminsInstitution, isBackOffice, isPractitioner, seesApprovals, serverInfo, session, type StoredSession } from './api.ts';
 import { SignalingError } from './signaling.ts';
+// A cycle (the directory helpers use this module's DOM helpers); neither uses the other while loading.
+import { myPractitioner } from './consultation/common.ts';
 
 type Attrs = Record<string, string | number | boolean | EventListener | undefined>;
 type Child = Node | string | null | undefined | false;
@@ -55,16 +57,34 @@ export function layout(title: string, ...content: Child[]): HTMLElement {
   return h('div', { class: 'page' }, header, h('main', {}, h('h1', {}, title), ...content));
 }
 
-/** Live-room pages, or for back-office staff recordings review and approvals. */
+/**
+ * Practitioners: consultations, the room and the self-test (pharmacists also
+ * prescription review, once the directory says they are one). Back-office
+ * staff: recordings review and approvals; an institution's administrator
+ * also its consultation inbox and practitioners.
+ */
 function navLinks(): HTMLElement[] {
   const who = session.get();
-  const here = (href: string) => (location.pathname === href ? 'page' : undefined);
+  const here = (href: string) => (location.pathname === href || (href === '/consultations' && location.pathname === '/consultation') ? 'page' : undefined);
   const link = (href: string, text: string) => h('a', { href, 'aria-current': here(href) }, text);
-  if (!isBackOffice(who)) return [link('/room', t('room')), link('/selftest', t('selfTest'))];
+  if (!isBackOffice(who)) {
+    if (!isPractitioner(who)) return [link('/room', t('room')), link('/selftest', t('selfTest'))];
+    const links = [link('/consultations', t('consultations')), link('/room', t('room')), link('/selftest', t('selfTest'))];
+    const pharmacy = link('/pharmacy', t('pharmacy'));
+    pharmacy.hidden = location.pathname !== '/pharmacy';
+    if (pharmacy.hidden) void practitionerProfession(who).then((p) => (pharmacy.hidden = p !== 'pharmacist'));
+    return [...links, pharmacy];
+  }
   // Back-office accounts never join a live room.
-  const links = [link('/review', t('review'))];
+  const links = adminsInstitution(who) ? [link('/consultations', t('consultations')), link('/directory', t('directoryTitle'))] : [];
+  links.push(link('/review', t('review')));
   if (seesApprovals(who)) links.push(link('/approvals', t('approvals')));
   return links;
+}
+
+/** The signed-in practitioner's profession, from the directory (null when not found). */
+async function practitionerProfession(who: StoredSession): Promise<string | null> {
+  return (await myPractitioner(who).catch(() => null))?.profession ?? null;
 }
 
 const whoBox = h('div', { class: 'who', 'data-testid': 'who' });
@@ -77,8 +97,15 @@ export function refreshWho(): void {
     return;
   }
   const staff = [who.department ? departmentName(who.department) : '', ...(who.positions ?? []).map(positionName)].filter(Boolean).join(' · ');
+  const name = h('span', {}, labelled(t('signedInAs'), `${who.displayName ?? who.userId}${paren(roleName(who.role))}`));
+  // A practitioner signed in without a name: the directory's verified name.
+  if (!who.displayName && isPractitioner(who)) {
+    void myPractitioner(who).then((p) => {
+      if (p) name.textContent = labelled(t('signedInAs'), `${p.name}${paren(professionName(p.profession))}`);
+    }, () => undefined);
+  }
   whoBox.replaceChildren(
-    labelled(t('signedInAs'), `${who.displayName ?? who.userId}${paren(roleName(who.role))}`),
+    name,
     ...(staff ? [h('span', { class: 'who-staff' }, staff)] : []),
     h(
       'button',

@@ -1,4 +1,4 @@
-import { isBackOffice, seesApprovals, session } from '../api.ts';
+import { adminsInstitution, isBackOffice, isPractitioner, seesApprovals, session } from '../api.ts';
 import { t } from '../i18n.ts';
 import { h, layout, mount } from '../ui.ts';
 
@@ -20,12 +20,16 @@ function cards(): HTMLElement[] {
   const dev = card('/dev-login', t('devLogin'), t('devLoginIntro'));
   if (isBackOffice(who)) {
     return [
+      ...(adminsInstitution(who)
+        ? [card('/consultations', t('consultations'), t('consultationsCardIntroAdmin')), card('/directory', t('directoryTitle'), t('directoryCardIntro'))]
+        : []),
       card('/review', t('review'), t('reviewCardIntro')),
       ...(seesApprovals(who) ? [card('/approvals', t('approvals'), t('approvalsCardIntro'))] : []),
       dev,
     ];
   }
-  return [card('/room', t('room'), t('roomIntro')), card('/selftest', t('selfTest'), t('selfTestIntro')), dev];
+  const practitioner = isPractitioner(who) ? [card('/consultations', t('consultations'), t('consultationsCardIntro'))] : [];
+  return [...practitioner, card('/room', t('room'), t('roomIntro')), card('/selftest', t('selfTest'), t('selfTestIntro')), dev];
 }
 
 export function homePage(): void {

@@ -6,10 +6,11 @@
  */
 import type { ChatMessage, LobbyEntry, PeerInfo, PeerLeaveReason, RoomCloseReason } from '../../../server/protocol/room.ts';
 import type { DisconnectReason } from '../../../server/protocol/socketEvents.ts';
-import { api, serverInfo, session, type StoredSession } from '../api.ts';
+import { api, serverInfo, session, visitSession, type StoredSession, type VisitSession } from '../api.ts';
 import { SENSITIVE_CATEGORIES, categoryName, currentLang, roleName, t } from '../i18n.ts';
 import { devicePicker, type DevicePicker } from '../media/devicePicker.ts';
 import { RoomSession } from '../room/RoomSession.ts';
+import { prescriptionPanel } from '../room/prescriptionPanel.ts';
 import { AudioSink, Tile, tileKey } from '../room/tiles.ts';
 import { errorMessage, h, layout, mount, notice } from '../ui.ts';
 
@@ -19,7 +20,48 @@ type Ending =
   | { kind: 'denied' }
   | { kind: 'disconnected'; reason: DisconnectReason };
 
+/** The consultation a visit session belongs to (null in ad-hoc rooms entered with a room token). */
+function visitOf(who: StoredSession): string | null {
+  return (who as Partial<VisitSession>).consultationId ?? null;
+}
+
+/** Where "back" goes: the consultation of a visit, otherwise home. */
+function backHref(who: StoredSession): string {
+  const id = visitOf(who);
+  return id ? `/consultation?id=${encodeURIComponent(id)}` : '/';
+}
+
+/** A visit token for the consultation, minted with the staff session (the staff session itself is left as it is). */
+async function fetchVisit(consultationId: string): Promise<VisitSession> {
+  const staff = session.get();
+  const r = await api<{ token: string; expiresAt: number; roomId: string; role: 'host' | 'expert'; displayName: string }>(
+    'POST',
+    `/api/consultations/${encodeURIComponent(consultationId)}/visit-token`,
+  );
+  const visit: VisitSession = { token: r.token, expiresAt: r.expiresAt, userId: staff?.userId ?? '', role: r.role, displayName: r.displayName, roomId: r.roomId, consultationId };
+  visitSession.set(visit);
+  return visit;
+}
+
 export function roomPage(): void {
+  // A consultation visit (`/room?consultation=…`): the visit token from the
+  // consultation page, or a fresh one (after a reload, or once it expired).
+  const consultationId = new URLSearchParams(location.search).get('consultation');
+  if (consultationId) {
+    const back = h('a', { class: 'button secondary', href: `/consultation?id=${encodeURIComponent(consultationId)}` }, t('backToConsultation'));
+    const stored = visitSession.get(consultationId);
+    if (stored) {
+      joinScreen(stored);
+      return;
+    }
+    if (!session.get()) {
+      mount(layout(t('room'), notice('error', t('needLogin'))));
+      return;
+    }
+    mount(layout(t('room'), h('p', { class: 'muted' }, t('loading'))));
+    fetchVisit(consultationId).then(joinScreen, (err: unknown) => mount(layout(t('room'), notice('error', errorMessage(err)), h('p', {}, back))));
+    return;
+  }
   const who = session.get();
   if (!who) {
     mount(layout(t('room'), notice('error', t('needLogin'))));
@@ -42,7 +84,12 @@ function joinScreen(who: StoredSession): void {
     layout(
       t('room'),
       h('p', { class: 'intro' }, t('roomIntro')),
-      h('p', { class: 'room-who' }, `${t('roomLabel')}：${who.roomId}　${t('signedInAs')}：${who.displayName ?? who.userId}（${roleName(who.role)}）`),
+      h(
+        'p',
+        { class: 'room-who' },
+        `${t('roomLabel')}：${who.roomId}　${t('signedInAs')}：${who.displayName ?? who.userId}（${roleName(who.role)}）`,
+        visitOf(who) ? h('a', { href: backHref(who), class: 'room-consultation-link' }, t('backToConsultation')) : null,
+      ),
       messages,
       h(
         'section',
@@ -93,7 +140,7 @@ function waitingScreen(who: StoredSession, roomSession: RoomSession, picker: Dev
   cancel.addEventListener('click', () => {
     void roomSession.close();
     picker.stop();
-    location.assign('/');
+    location.assign(backHref(who));
   });
   let admitted = false;
   roomSession.on('room:admitted', () => {
@@ -102,10 +149,10 @@ function waitingScreen(who: StoredSession, roomSession: RoomSession, picker: Dev
   });
   // While waiting (the room screen registers its own handlers once admitted).
   const stillWaiting = () => !admitted;
-  roomSession.on('room:denied', () => stillWaiting() && endingScreen(roomSession, picker, { kind: 'denied' }));
-  roomSession.on('room:peerLeft', ({ reason }) => stillWaiting() && endingScreen(roomSession, picker, { kind: 'left', reason }));
-  roomSession.on('resumeFailed', () => stillWaiting() && endingScreen(roomSession, picker, { kind: 'left', reason: 'connection_lost' }));
-  roomSession.on('session:closing', ({ reason }) => stillWaiting() && endingScreen(roomSession, picker, { kind: 'disconnected', reason }));
+  roomSession.on('room:denied', () => stillWaiting() && endingScreen(roomSession, picker, { kind: 'denied' }, who));
+  roomSession.on('room:peerLeft', ({ reason }) => stillWaiting() && endingScreen(roomSession, picker, { kind: 'left', reason }, who));
+  roomSession.on('resumeFailed', () => stillWaiting() && endingScreen(roomSession, picker, { kind: 'left', reason: 'connection_lost' }, who));
+  roomSession.on('session:closing', ({ reason }) => stillWaiting() && endingScreen(roomSession, picker, { kind: 'disconnected', reason }, who));
 }
 
 // --- 3. The room -------------------------------------------------------------------
@@ -242,7 +289,8 @@ function roomScreen(who: StoredSession, roomSession: RoomSession, picker: Device
   const camButton = h('button', { type: 'button', class: 'control', 'data-testid': 'toggle-camera' });
   const screenButton = h('button', { type: 'button', class: 'control', 'data-testid': 'toggle-screen' }, t('shareScreen'));
   const leaveButton = h('button', { type: 'button', class: 'control danger', 'data-testid': 'leave' }, t('leave'));
-  const endButton = h('button', { type: 'button', class: 'control danger', 'data-testid': 'end-visit' }, t('endVisit'));
+  // In a consultation visit this ends the video only; the expert completes the consultation itself on its page.
+  const endButton = h('button', { type: 'button', class: 'control danger', 'data-testid': 'end-visit' }, visitOf(who) ? t('endVideo') : t('endVisit'));
   const refreshControls = () => {
     // Not sending yet (still starting): shown as on, as it is about to be.
     const micMuted = roomSession.sending('mic') && roomSession.isMuted('mic');
@@ -279,10 +327,10 @@ function roomScreen(who: StoredSession, roomSession: RoomSession, picker: Device
     void action.then(refreshControls, showError);
   });
   leaveButton.addEventListener('click', () => {
-    void roomSession.close().then(() => endingScreen(roomSession, picker, { kind: 'left', reason: 'left' }));
+    void roomSession.close().then(() => endingScreen(roomSession, picker, { kind: 'left', reason: 'left' }, who));
   });
   endButton.addEventListener('click', () => {
-    if (confirm(t('endVisitConfirm'))) void roomSession.end().catch(showError);
+    if (confirm(visitOf(who) ? t('endVideoConfirm') : t('endVisitConfirm'))) void roomSession.end().catch(showError);
   });
 
   const showError = (err: unknown) => banner.replaceChildren(notice('error', errorMessage(err)));
@@ -366,6 +414,8 @@ function roomScreen(who: StoredSession, roomSession: RoomSession, picker: Device
 
   // Side panel tabs.
   const participantsPanel = h('div', { class: 'side-panel' }, h('h3', {}, t('participants')), participantList, caps.admit ? lobbyHeading : null, caps.admit ? lobbyList : null);
+  // The visit's practitioners write prescriptions here, in person.
+  const rxPanel = state.self.role === 'host' || state.self.role === 'expert' ? prescriptionPanel({ roomSession, inVisit: visitOf(who) !== null }) : null;
   const chatPanel = h('div', { class: 'side-panel chat' }, h('h3', {}, t('chat')), chatList, chatForm);
 
   const page = h(
@@ -374,14 +424,16 @@ function roomScreen(who: StoredSession, roomSession: RoomSession, picker: Device
     h(
       'header',
       { class: 'room-bar' },
-      h('strong', {}, `${t('appName')} · ${t('roomLabel')} ${who.roomId}`),
+      h('strong', {}, visitOf(who) ? `${t('appName')} · ${t('consultation')} ${visitOf(who)!.replace(/^cons-/, '').slice(0, 8)}` : `${t('appName')} · ${t('roomLabel')} ${who.roomId}`),
+      // The consultation in its own tab (the opener shares this tab's sign-in), to read documents and write the opinion.
+      visitOf(who) ? h('a', { class: 'room-bar-link', href: backHref(who), target: '_blank', rel: 'opener', 'data-testid': 'open-consultation-tab' }, t('consultationInNewTab')) : null,
       recording,
       connection,
       h('span', { class: 'spacer' }),
       h('span', {}, `${who.displayName ?? who.userId}（${roleName(who.role)}）`),
     ),
     banner,
-    h('div', { class: 'room-main' }, stage, h('aside', { class: 'side' }, participantsPanel, recordingPanel, chatPanel)),
+    h('div', { class: 'room-main' }, stage, h('aside', { class: 'side' }, participantsPanel, rxPanel, recordingPanel, chatPanel)),
     h('footer', { class: 'controls' }, micButton, camButton, screenButton, h('span', { class: 'spacer' }), endButton, leaveButton),
     audio.element,
   );
@@ -443,7 +495,7 @@ function roomScreen(who: StoredSession, roomSession: RoomSession, picker: Device
   });
   roomSession.on('room:peerLeft', ({ peerId, reason }) => {
     if (peerId === selfId) {
-      endingScreen(roomSession, picker, { kind: 'left', reason });
+      endingScreen(roomSession, picker, { kind: 'left', reason }, who);
       return;
     }
     peers.delete(peerId);
@@ -472,11 +524,11 @@ function roomScreen(who: StoredSession, roomSession: RoomSession, picker: Device
     renderRecording();
   });
   roomSession.on('chat:message', addChat);
-  roomSession.on('room:closed', ({ reason }) => endingScreen(roomSession, picker, { kind: 'closed', reason }));
-  roomSession.on('session:closing', ({ reason }) => endingScreen(roomSession, picker, { kind: 'disconnected', reason }));
+  roomSession.on('room:closed', ({ reason }) => endingScreen(roomSession, picker, { kind: 'closed', reason }, who));
+  roomSession.on('session:closing', ({ reason }) => endingScreen(roomSession, picker, { kind: 'disconnected', reason }, who));
   roomSession.on('session:expiring', () => {
     banner.replaceChildren(notice('info', t('sessionExpiringSoon')));
-    void renewToken(who, roomSession).then(
+    void (visitOf(who) ? renewVisit(visitOf(who)!, roomSession) : renewToken(who, roomSession)).then(
       () => banner.replaceChildren(),
       () => undefined,
     );
@@ -519,7 +571,7 @@ function roomScreen(who: StoredSession, roomSession: RoomSession, picker: Device
     setRecording(recordingOn);
     renderRecording();
   });
-  roomSession.on('resumeFailed', () => endingScreen(roomSession, picker, { kind: 'left', reason: 'connection_lost' }));
+  roomSession.on('resumeFailed', () => endingScreen(roomSession, picker, { kind: 'left', reason: 'connection_lost' }, who));
   roomSession.on('failure', showError);
 
   // Receive statistics per tile, every two seconds.
@@ -544,6 +596,12 @@ function roomScreen(who: StoredSession, roomSession: RoomSession, picker: Device
   });
 }
 
+/** A visit: a fresh visit token (minted with the staff session) for the same connection. */
+async function renewVisit(consultationId: string, roomSession: RoomSession): Promise<void> {
+  const fresh = await fetchVisit(consultationId);
+  await roomSession.refreshToken(fresh.token);
+}
+
 /** Development: mint a fresh token for the same identity and hand it to the connection. */
 async function renewToken(who: StoredSession, roomSession: RoomSession): Promise<void> {
   const info = await serverInfo();
@@ -560,7 +618,7 @@ async function renewToken(who: StoredSession, roomSession: RoomSession): Promise
 
 // --- 4. How it ended ---------------------------------------------------------------
 
-function endingScreen(roomSession: RoomSession, picker: DevicePicker, ending: Ending): void {
+function endingScreen(roomSession: RoomSession, picker: DevicePicker, ending: Ending, who: StoredSession): void {
   void roomSession.close({ leave: false });
   picker.stop();
   const text = (() => {
@@ -604,8 +662,10 @@ function endingScreen(roomSession: RoomSession, picker: DevicePicker, ending: En
       h(
         'p',
         { class: 'buttons' },
-        canRejoin ? h('a', { class: 'button', href: '/room' }, t('rejoin')) : null,
-        h('a', { class: 'button secondary', href: '/' }, t('backHome')),
+        canRejoin ? h('a', { class: 'button', href: visitOf(who) ? `/room?consultation=${encodeURIComponent(visitOf(who)!)}` : '/room' }, t('rejoin')) : null,
+        visitOf(who)
+          ? h('a', { class: 'button secondary', href: backHref(who), 'data-testid': 'back-to-consultation' }, t('backToConsultation'))
+          : h('a', { class: 'button secondary', href: '/' }, t('backHome')),
       ),
     ),
   );

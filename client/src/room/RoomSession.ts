@@ -12,6 +12,7 @@ import type { Device } from 'mediasoup-client';
 import type { Consumer, Producer, Transport } from 'mediasoup-client/types';
 import type { AdmittedState, ConsumerInfo, JoinResult, MediaSource } from '../../../server/protocol/room.ts';
 import type { ServerToClientEvents } from '../../../server/protocol/socketEvents.ts';
+import type { PrescriptionItem } from '../../../server/protocol/consultation.ts';
 import { loadDevice } from '../media/device.ts';
 import { clientRoomConsumerOptions, clientRtpCapabilities } from '../media/wire.ts';
 import { SignalingError, connect, request, whenConnected, type HuizhenClientSocket } from '../signaling.ts';
@@ -194,6 +195,11 @@ export class RoomSession {
 
   stopRecording() {
     return request(this.#socket, 'recording:stop', {});
+  }
+
+  /** Writes a prescription in person (the only way one is made); it then awaits a pharmacist's review. */
+  createPrescription(items: PrescriptionItem[]) {
+    return request(this.#socket, 'prescription:create', { items });
   }
 
   async end(): Promise<void> {
