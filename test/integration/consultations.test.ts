@@ -233,6 +233,8 @@ describe('consultation workflow and the rules of internet diagnosis', function (
       // Prescriptions: only in person, from the visit; nothing counts before a pharmacist's review.
       expect((await call('expert', 'POST', `/api/consultations/${id}/prescriptions`, { items: [] })).status, 'no REST route creates one').to.equal(404);
       const item = { drug: '阿司匹林肠溶片', dose: '100mg', frequency: '每日一次', days: 30, quantity: '30片' };
+      const opioid = { ...item, drug: '盐酸羟考酮缓释片', dose: '10mg' };
+      expect(await refused(expert.request('prescription:create', { items: [item, opioid] })), 'no narcotics online').to.equal('VALIDATION_FAILED');
       const rx = await expert.request('prescription:create', { items: [item] });
       expect(rx.status).to.equal('pending_review');
       const adHoc = await visitClient({ sub: 'dr-zhang', role: 'host', room: 'some-ad-hoc-room' });

@@ -9,13 +9,15 @@
  *   batch, no other account creates one. The prescription records the room,
  *   participant and connection it was written in, and is signed with the
  *   practitioner's certificate.
+ * - Narcotic and psychotropic medicines are refused (controlledDrugs.ts).
  * - It starts `pending_review`. Only a verified pharmacist of either
  *   institution, never the prescriber, approves or rejects it. Views for
  *   anyone but the practitioners show approved prescriptions only.
  */
 import crypto from 'node:crypto';
 import type { Identity } from '../../edge/auth/identity.ts';
-import { ForbiddenError, InvalidStateError, NotFoundError } from '../../errors.ts';
+import { ForbiddenError, InvalidStateError, NotFoundError, ValidationError } from '../../errors.ts';
+import { controlledSubstance } from './controlledDrugs.ts';
 import type { PrescriptionItem, PrescriptionView } from '../../protocol/consultation.ts';
 import type { Database } from '../../storage/db/Database.ts';
 import type { ConsultationRepository, StoredPrescription } from '../../storage/repositories/ConsultationRepository.ts';
@@ -39,6 +41,10 @@ export class PrescriptionService {
   /** Only from a live visit connection (the signaling handler is the sole caller). */
   async create(session: InPersonSession, items: PrescriptionItem[]): Promise<PrescriptionView> {
     const { identity } = session;
+    for (const item of items) {
+      const controlled = controlledSubstance(item.drug);
+      if (controlled) throw new ValidationError(`${item.drug}: narcotic and psychotropic medicines (${controlled}) cannot be prescribed online`);
+    }
     const rows = await this.#deps.consultations.byRoom(session.roomId);
     const visit = rows.find((c) => c.parentId === null);
     if (!visit) throw new ForbiddenError('Prescriptions are written in a consultation visit.');
