@@ -38,6 +38,7 @@ import type { AuditSink } from '../audit/AuditTrail.ts';
 import type { DirectoryService } from '../directory/DirectoryService.ts';
 import { enqueueSupervisionEvent } from '../supervision/SupervisionOutbox.ts';
 import { allowedFrom, nextStatus, type ConsultationCommand } from './consultationState.ts';
+import { prescriptionView } from './PrescriptionService.ts';
 
 export class DepartmentNotCoveredError extends HuizhenError {
   constructor(message: string) {
@@ -372,18 +373,7 @@ export class ConsultationService {
         : [],
       documentKinds: documents.map((d) => d.kind),
       opinion: opinionView,
-      prescriptions: prescriptions
-        .filter((p) => full || p.status === 'approved')
-        .map((p) => ({
-          prescriptionId: p.prescriptionId,
-          prescriberId: p.prescriberId,
-          items: p.items,
-          status: p.status,
-          createdAt: p.createdAt.toISOString(),
-          reviewedBy: p.reviewedBy,
-          reviewedAt: p.reviewedAt?.toISOString() ?? null,
-          reviewComment: p.reviewComment,
-        })),
+      prescriptions: prescriptions.filter((p) => full || p.status === 'approved').map(prescriptionView),
       history: history.map((h, i) => ({
         consultationId: h.consultationId,
         status: h.status,

@@ -77,7 +77,7 @@ export class PrescriptionService {
         tx,
       );
     });
-    return view(stored);
+    return prescriptionView(stored);
   }
 
   async review(identity: Identity, prescriptionId: string, input: { decision: 'approve' | 'reject'; comment: string }): Promise<PrescriptionView> {
@@ -98,7 +98,7 @@ export class PrescriptionService {
       );
       return prescriptionId;
     });
-    return view((await this.#deps.consultations.prescription(result))!);
+    return prescriptionView((await this.#deps.consultations.prescription(result))!);
   }
 
   /** Prescriptions waiting for this pharmacist's institution. */
@@ -111,12 +111,13 @@ export class PrescriptionService {
       [pharmacist.institutionId],
     );
     const out: PrescriptionView[] = [];
-    for (const row of r.rows) out.push(view((await this.#deps.consultations.prescription(row.prescription_id))!));
+    for (const row of r.rows) out.push(prescriptionView((await this.#deps.consultations.prescription(row.prescription_id))!));
     return out;
   }
 }
 
-function view(p: StoredPrescription): PrescriptionView {
+/** A stored prescription as the API shows it. */
+export function prescriptionView(p: StoredPrescription): PrescriptionView {
   return {
     prescriptionId: p.prescriptionId,
     prescriberId: p.prescriberId,

@@ -23,7 +23,7 @@
  * There is deliberately no route that creates a prescription (see
  * PrescriptionService).
  */
-import express, { Router, type Request } from 'express';
+import express, { Router } from 'express';
 import { z } from 'zod';
 import type { ConsultationService } from '../../../domain/consultations/ConsultationService.ts';
 import type { PrescriptionService } from '../../../domain/consultations/PrescriptionService.ts';
@@ -33,8 +33,9 @@ import type { TokenIssuer } from '../../auth/tokenIssuer.ts';
 import { DOCUMENT_KINDS, INSTITUTION_LEVELS, PROFESSIONS, TERMINATION_REASONS } from '../../../protocol/consultation.ts';
 import type { TokenVerifier } from '../../auth/tokenVerifier.ts';
 import { authenticate, identityOf } from '../authenticate.ts';
+import { identifier, parse, pathParam } from '../validate.ts';
 
-const id = z.string().min(1).max(128).regex(/^[A-Za-z0-9._:@-]+$/, 'must be an identifier');
+const id = identifier;
 const code = z.string().regex(/^[a-z][a-z0-9_]{1,39}$/, 'must be lower-case letters, digits and _');
 const text = (min: number, max: number) => z.string().trim().min(min).max(max);
 
@@ -86,16 +87,6 @@ const schemas = {
 
 const DOCUMENT_TYPES = ['application/pdf', 'image/jpeg', 'image/png', 'text/plain'];
 
-function parse<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
-  const parsed = schema.safeParse(value ?? {});
-  if (!parsed.success) throw ValidationError.fromIssues(`invalid ${what}`, parsed.error.issues);
-  return parsed.data;
-}
-
-function param(req: Request, name: string): string {
-  return parse(id, req.params[name], name);
-}
-
 export function consultationRoutes(deps: {
   verifier: TokenVerifier;
   directory: DirectoryService;
@@ -146,11 +137,11 @@ export function consultationRoutes(deps: {
     res.status(201).json({ practitionerId: p.practitionerId, status: p.status });
   });
   router.post('/api/directory/practitioners/:id/verify', auth, async (req, res) => {
-    const p = await directory.verifyPractitioner(identityOf(req), param(req, 'id'), parse(schemas.verify, req.body, 'verification'));
+    const p = await directory.verifyPractitioner(identityOf(req), pathParam(req, 'id'), parse(schemas.verify, req.body, 'verification'));
     res.json({ practitionerId: p.practitionerId, status: p.status, certificateSerial: p.certificateSerial, certificatePem: p.certificatePem });
   });
   router.post('/api/directory/practitioners/:id/suspend', auth, async (req, res) => {
-    const p = await directory.suspendPractitioner(identityOf(req), param(req, 'id'), parse(schemas.suspend, req.body, 'suspension').reason);
+    const p = await directory.suspendPractitioner(identityOf(req), pathParam(req, 'id'), parse(schemas.suspend, req.body, 'suspension').reason);
     res.json({ practitionerId: p.practitionerId, status: p.status });
   });
 
@@ -162,7 +153,7 @@ export function consultationRoutes(deps: {
     res.status(201).json(await consultations.draft(identityOf(req), parse(schemas.draft, req.body, 'consultation request')));
   });
   router.get('/api/consultations/:id', auth, async (req, res) => {
-    res.json(await consultations.view(identityOf(req), param(req, 'id')));
+    res.json(await consultations.view(identityOf(req), pathParam(req, 'id')));
   });
   router.post(
     '/api/consultations/:id/documents',
@@ -173,60 +164,60 @@ export function consultationRoutes(deps: {
       const contentType = String(req.headers['content-type'] ?? '').split(';')[0]!.trim();
       if (!DOCUMENT_TYPES.includes(contentType)) throw new ValidationError(`documents are ${DOCUMENT_TYPES.join(', ')}`);
       const data = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-      res.status(201).json(await consultations.uploadDocument(identityOf(req), param(req, 'id'), { kind: meta.kind, fileName: meta.name, contentType, data }));
+      res.status(201).json(await consultations.uploadDocument(identityOf(req), pathParam(req, 'id'), { kind: meta.kind, fileName: meta.name, contentType, data }));
     },
   );
   router.get('/api/consultations/:id/documents/:doc', auth, async (req, res) => {
-    const { doc, data } = await consultations.document(identityOf(req), param(req, 'id'), param(req, 'doc'));
+    const { doc, data } = await consultations.document(identityOf(req), pathParam(req, 'id'), pathParam(req, 'doc'));
     res.setHeader('Content-Type', doc.contentType);
     res.setHeader('Content-Disposition', `inline; filename*=UTF-8''${encodeURIComponent(doc.fileName)}`);
     res.setHeader('Cache-Control', 'no-store, private');
     res.send(data);
   });
   router.get('/api/consultations/:id/history', auth, async (req, res) => {
-    res.json({ history: await consultations.history(identityOf(req), param(req, 'id')) });
+    res.json({ history: await consultations.history(identityOf(req), pathParam(req, 'id')) });
   });
   router.post('/api/consultations/:id/consent', auth, async (req, res) => {
-    res.json(await consultations.recordConsent(identityOf(req), param(req, 'id'), parse(schemas.consent, req.body, 'consent')));
+    res.json(await consultations.recordConsent(identityOf(req), pathParam(req, 'id'), parse(schemas.consent, req.body, 'consent')));
   });
   router.post('/api/consultations/:id/submit', auth, async (req, res) => {
-    res.json(await consultations.submit(identityOf(req), param(req, 'id')));
+    res.json(await consultations.submit(identityOf(req), pathParam(req, 'id')));
   });
   router.post('/api/consultations/:id/accept', auth, async (req, res) => {
-    res.json(await consultations.accept(identityOf(req), param(req, 'id'), parse(schemas.accept, req.body, 'acceptance')));
+    res.json(await consultations.accept(identityOf(req), pathParam(req, 'id'), parse(schemas.accept, req.body, 'acceptance')));
   });
   router.post('/api/consultations/:id/schedule', auth, async (req, res) => {
     const body = parse(schemas.schedule, req.body, 'slot');
-    res.json(await consultations.schedule(identityOf(req), param(req, 'id'), { start: new Date(body.start), end: new Date(body.end) }));
+    res.json(await consultations.schedule(identityOf(req), pathParam(req, 'id'), { start: new Date(body.start), end: new Date(body.end) }));
   });
   router.post('/api/consultations/:id/confirm-follow-up', auth, async (req, res) => {
-    res.json(await consultations.confirmFollowUp(identityOf(req), param(req, 'id')));
+    res.json(await consultations.confirmFollowUp(identityOf(req), pathParam(req, 'id')));
   });
   router.post('/api/consultations/:id/terminate', auth, async (req, res) => {
-    res.json(await consultations.terminate(identityOf(req), param(req, 'id'), parse(schemas.terminate, req.body, 'termination')));
+    res.json(await consultations.terminate(identityOf(req), pathParam(req, 'id'), parse(schemas.terminate, req.body, 'termination')));
   });
   router.post('/api/consultations/:id/opinion', auth, async (req, res) => {
-    res.json(await consultations.signOpinion(identityOf(req), param(req, 'id'), parse(schemas.opinion, req.body, 'opinion')));
+    res.json(await consultations.signOpinion(identityOf(req), pathParam(req, 'id'), parse(schemas.opinion, req.body, 'opinion')));
   });
   router.get('/api/consultations/:id/opinion/verify', auth, async (req, res) => {
-    await consultations.view(identityOf(req), param(req, 'id'), { audit: false });
-    res.json({ verified: await consultations.verifyOpinion(param(req, 'id')) });
+    await consultations.view(identityOf(req), pathParam(req, 'id'), { audit: false });
+    res.json({ verified: await consultations.verifyOpinion(pathParam(req, 'id')) });
   });
   router.post('/api/consultations/:id/complete', auth, async (req, res) => {
-    res.json(await consultations.complete(identityOf(req), param(req, 'id')));
+    res.json(await consultations.complete(identityOf(req), pathParam(req, 'id')));
   });
   router.post('/api/consultations/:id/cancel', auth, async (req, res) => {
-    res.json(await consultations.cancel(identityOf(req), param(req, 'id'), parse(schemas.cancel, req.body, 'cancellation').reason));
+    res.json(await consultations.cancel(identityOf(req), pathParam(req, 'id'), parse(schemas.cancel, req.body, 'cancellation').reason));
   });
   router.post('/api/consultations/:id/visit-token', auth, async (req, res) => {
     const who = identityOf(req);
-    const visit = await consultations.visitRole(who, param(req, 'id'));
+    const visit = await consultations.visitRole(who, pathParam(req, 'id'));
     if (!deps.tokenIssuer) throw new ServiceUnavailableError('this server does not issue visit tokens; your identity provider does');
     const issued = deps.tokenIssuer.issue({ userId: who.userId, role: visit.role, roomId: visit.roomId, displayName: visit.displayName, ttlSeconds: deps.visitTokenTtlSeconds });
     res.status(201).json({ token: issued.token, expiresAt: issued.expiresAt, roomId: visit.roomId, role: visit.role, displayName: visit.displayName });
   });
   router.post('/api/consultations/:id/escalations', auth, async (req, res) => {
-    res.status(201).json(await consultations.escalate(identityOf(req), param(req, 'id'), parse(schemas.escalate, req.body, 'escalation')));
+    res.status(201).json(await consultations.escalate(identityOf(req), pathParam(req, 'id'), parse(schemas.escalate, req.body, 'escalation')));
   });
 
   // --- Pharmacist review -------------------------------------------------------------
@@ -234,7 +225,7 @@ export function consultationRoutes(deps: {
     res.json({ prescriptions: await prescriptions.pendingFor(identityOf(req)) });
   });
   router.post('/api/prescriptions/:id/review', auth, async (req, res) => {
-    res.json(await prescriptions.review(identityOf(req), param(req, 'id'), parse(schemas.review, req.body, 'review')));
+    res.json(await prescriptions.review(identityOf(req), pathParam(req, 'id'), parse(schemas.review, req.body, 'review')));
   });
 
   return router;

@@ -11,15 +11,15 @@
  *   POST /api/playback-requests/:id/review       { outcome, comment }   (break-glass)
  *   POST /api/playback-requests/:id/plays        opens a play session (one play)
  */
-import { Router, type Request } from 'express';
+import { Router } from 'express';
 import { z } from 'zod';
 import type { ApprovalService } from '../../../domain/approvals/ApprovalService.ts';
 import type { PlaybackService } from '../../../domain/playback/PlaybackService.ts';
-import { ValidationError } from '../../../errors.ts';
 import type { TokenVerifier } from '../../auth/tokenVerifier.ts';
 import { authenticate, identityOf } from '../authenticate.ts';
+import { identifier, parse, pathParam } from '../validate.ts';
 
-const id = z.string().min(1).max(128).regex(/^[A-Za-z0-9._:@-]+$/, 'must be an identifier');
+const id = identifier;
 const text = (min: number, max: number) => z.string().trim().min(min).max(max);
 
 const schemas = {
@@ -39,16 +39,6 @@ const schemas = {
   view: z.enum(['mine', 'queue', 'oversight']),
 };
 
-function parse<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
-  const parsed = schema.safeParse(value ?? {});
-  if (!parsed.success) throw ValidationError.fromIssues(`invalid ${what}`, parsed.error.issues);
-  return parsed.data;
-}
-
-function param(req: Request, name: string): string {
-  return parse(id, req.params[name], name);
-}
-
 export function playbackRoutes(deps: { verifier: TokenVerifier; approvals: ApprovalService; playback: PlaybackService }): Router {
   const { approvals, playback } = deps;
   const router = Router();
@@ -60,7 +50,7 @@ export function playbackRoutes(deps: { verifier: TokenVerifier; approvals: Appro
 
   router.post('/api/recordings/:id/break-glass', auth, async (req, res) => {
     const body = parse(schemas.breakGlass, req.body, 'break-glass request');
-    res.status(201).json(await approvals.breakGlass(identityOf(req), param(req, 'id'), body));
+    res.status(201).json(await approvals.breakGlass(identityOf(req), pathParam(req, 'id'), body));
   });
 
   router.get('/api/playback-requests', auth, async (req, res) => {
@@ -74,26 +64,26 @@ export function playbackRoutes(deps: { verifier: TokenVerifier; approvals: Appro
   });
 
   router.get('/api/playback-requests/:id', auth, async (req, res) => {
-    res.json(await approvals.view(identityOf(req), param(req, 'id')));
+    res.json(await approvals.view(identityOf(req), pathParam(req, 'id')));
   });
 
   router.post('/api/playback-requests/:id/decisions', auth, async (req, res) => {
     const body = parse(schemas.decide, req.body, 'decision');
-    res.json(await approvals.decide(identityOf(req), param(req, 'id'), body));
+    res.json(await approvals.decide(identityOf(req), pathParam(req, 'id'), body));
   });
 
   router.post('/api/playback-requests/:id/revoke', auth, async (req, res) => {
     const body = parse(schemas.revoke, req.body, 'revocation');
-    res.json(await approvals.revoke(identityOf(req), param(req, 'id'), body.reason));
+    res.json(await approvals.revoke(identityOf(req), pathParam(req, 'id'), body.reason));
   });
 
   router.post('/api/playback-requests/:id/review', auth, async (req, res) => {
     const body = parse(schemas.review, req.body, 'review');
-    res.json(await approvals.review(identityOf(req), param(req, 'id'), body));
+    res.json(await approvals.review(identityOf(req), pathParam(req, 'id'), body));
   });
 
   router.post('/api/playback-requests/:id/plays', auth, async (req, res) => {
-    res.status(201).json(await playback.start(identityOf(req), param(req, 'id')));
+    res.status(201).json(await playback.start(identityOf(req), pathParam(req, 'id')));
   });
 
   return router;
