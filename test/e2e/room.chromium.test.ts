@@ -148,24 +148,28 @@ describe('Chromium: a consultation room', function () {
     await seesVideoOf(host, 'pt-wang');
     expect(await patient.page.getByTestId('toggle-screen').isHidden()).to.equal(true); // patients do not share screens
 
-    // Muting stops the expert's outbound audio at the server.
+    // Muting stops the expert's outbound audio at the server: the browser
+    // sends no audio packet at all while muted (not even DTX comfort noise).
     const room = server.rooms.get(roomId)!;
     const expertPeer = room.peerIdOf('dr-zhao')!;
-    // Bytes received over a two-second window (a measurement, not a wait for something).
-    const bytesOverWindow = async () => {
-      const a = (await room.receivedFrom(expertPeer)).mic?.bytes ?? 0;
+    // Packets received over a two-second window (a measurement, not a wait for something).
+    const packetsOverWindow = async () => {
+      const a = (await room.receivedFrom(expertPeer)).mic?.packets ?? 0;
       await host.page.waitForTimeout(2000);
-      const b = (await room.receivedFrom(expertPeer)).mic?.bytes ?? 0;
+      const b = (await room.receivedFrom(expertPeer)).mic?.packets ?? 0;
       return b - a;
     };
-    const before = await bytesOverWindow();
-    expect(before, 'audio flows before muting').to.be.greaterThan(2000);
+    const before = await packetsOverWindow();
+    expect(before, 'audio flows before muting').to.be.greaterThan(10);
     await expert.page.getByTestId('toggle-mic').click();
     await expert.page.getByTestId('toggle-mic').filter({ hasText: '取消静音' }).waitFor();
     await host.page.locator('[data-testid="tile-camera"][data-user-id="dr-zhao"] .muted-icon:not([hidden])').waitFor();
     expect((await room.receivedFrom(expertPeer)).mic?.paused).to.equal(true);
-    const after = await bytesOverWindow();
-    expect(after, `audio after muting (${after} B) vs before (${before} B)`).to.be.below(before / 20);
+    // At most a packet or two still in flight while the browser's local
+    // renegotiation completes; a mute that only disabled the track would
+    // still send DTX comfort packets (one per 400 ms, five or more here).
+    const after = await packetsOverWindow();
+    expect(after, `audio packets after muting (${after}) vs before (${before})`).to.be.at.most(2);
 
     // The expert shares a screen; the others see it as its own tile.
     await expert.page.getByTestId('toggle-screen').click();

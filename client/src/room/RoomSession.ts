@@ -353,7 +353,9 @@ export class RoomSession {
       stopTracks: false,
       appData: { source },
       ...(source === 'camera' ? { encodings: SIMULCAST_ENCODINGS, codecOptions: { videoGoogleStartBitrate: 600 } } : {}),
-      ...(source === 'mic' ? { codecOptions: { opusDtx: true, opusFec: true } } : {}),
+      // A muted microphone sends no RTP at all (the transceiver goes
+      // inactive), not even DTX comfort packets: nothing of it leaves the room.
+      ...(source === 'mic' ? { codecOptions: { opusDtx: true, opusFec: true }, zeroRtpOnPause: true } : {}),
     });
     this.#producers.set(source, producer);
   }
