@@ -64,6 +64,12 @@ import { SupervisionDispatcher } from './domain/supervision/SupervisionOutbox.ts
 import { prescriptionHandlers } from './edge/socket/handlers/prescription.ts';
 import { readOrCreateSecret } from './pki/keyFiles.ts';
 import { maskConfig } from './config/mask.ts';
+import { openRedis, type RedisConnection } from './storage/redis/RedisConnection.ts';
+import { ClusterStore } from './storage/redis/ClusterStore.ts';
+import { ClusterNode } from './domain/cluster/ClusterNode.ts';
+import { LocalBus, type ClusterBus } from './domain/cluster/ClusterBus.ts';
+import { adapterBus, attachRedisAdapter } from './edge/socket/clusterAdapter.ts';
+import { RecordingSeriesRepository } from './storage/repositories/RecordingSeriesRepository.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const VERSION = '0.1.0';
@@ -98,6 +104,8 @@ export interface HuizhenServer {
   readonly consultations: ConsultationService;
   readonly prescriptions: PrescriptionService;
   readonly supervision: SupervisionDispatcher;
+  /** Scale-out: this node's membership of the cluster (null on a single node). */
+  readonly cluster: ClusterNode | null;
   /** Signaling (diagnostics and tests: e.g. dropping a connection). */
   readonly sockets: SocketServer;
   /** Graceful shutdown in the fixed order. Idempotent. */
@@ -161,7 +169,8 @@ async function build(config: Config, options: StartOptions, shutdown: ShutdownSe
       await audit.append({ action: 'key.registered', actor: 'system', subject: `key:${key.keyId}`, details: { purpose: key.purpose, algorithm: key.algorithm } });
     }
   }
-  await auditConfiguration(audit, {
+  // Per node: in a cluster each node compares its configuration with its own last start.
+  await auditConfiguration(audit, config.cluster.redisUrl ? config.cluster.nodeId : null, {
     config: maskConfig(config),
     recordingPolicy,
     approvalPolicy,
@@ -180,6 +189,18 @@ async function build(config: Config, options: StartOptions, shutdown: ShutdownSe
     // An external store may come back; /readyz reports it meanwhile.
     if (objects.embedded) throw err;
     log.warn({ err: { message: (err as Error).message } }, 'object store unreachable at start; continuing');
+  }
+
+  // Scale-out (cluster.redisUrl): Redis for leases, load reports and events.
+  let redis: RedisConnection | null = null;
+  let cluster: ClusterNode | null = null;
+  let clusterStore: ClusterStore | null = null;
+  const leaseMs = config.cluster.leaseSeconds * 1000;
+  if (config.cluster.redisUrl) {
+    redis = await openRedis(config.cluster.redisUrl, log);
+    const connection = redis;
+    shutdown.register('stop-media', 'redis', () => connection.close());
+    clusterStore = new ClusterStore(redis.command);
   }
 
   // Recording storage: sealed segments spool locally and upload as they are
@@ -206,6 +227,19 @@ async function build(config: Config, options: StartOptions, shutdown: ShutdownSe
     log,
     audit,
     categories: Object.keys(approvalPolicy.categories),
+    ...(clusterStore
+      ? {
+          cluster: {
+            nodeId: config.cluster.nodeId,
+            series: new RecordingSeriesRepository(db),
+            store: objects.store,
+            // Bound below, once the cluster node exists (it is called only after start).
+            nodeAlive: (nodeId: string) => cluster!.nodeAlive(nodeId),
+            roomHosted: (roomId: string) => cluster!.roomHosted(roomId),
+            orphanGraceMs: 3 * leaseMs,
+          },
+        }
+      : {}),
   });
   const recovered = await recordings.recover();
   if (recovered.interrupted.length > 0) log.warn({ recordings: recovered.interrupted }, 'finalising recordings interrupted by the last stop');
@@ -296,6 +330,27 @@ async function build(config: Config, options: StartOptions, shutdown: ShutdownSe
   shutdown.register('stop-accepting', 'media-expect-exit', () => workers.expectExit());
   shutdown.register('stop-media', 'worker-pool', () => workers.close());
   metrics.registerWorkerSource(workers);
+
+  if (redis && clusterStore) {
+    cluster = new ClusterNode({
+      nodeId: config.cluster.nodeId,
+      leaseMs,
+      store: clusterStore,
+      redis,
+      log,
+      sampleWorkers: async () => {
+        const samples = await workers.sampleUsage();
+        return { workers: workers.liveWorkerCount(), cpuMs: samples.reduce((n, s) => n + s.userCpuMs + s.systemCpuMs, 0) };
+      },
+      onTick: async () => {
+        await recordings.sweepOrphans();
+      },
+    });
+    const node = cluster;
+    // Draining first: no new rooms come here while this node's rooms move away.
+    shutdown.register('stop-accepting', 'cluster-drain', () => node.drain());
+    shutdown.register('stop-media', 'cluster-node', () => node.close());
+  }
 
   // 5. Edge: HTTPS, REST, socket.io.
   const verifier = new TokenVerifier({
@@ -392,9 +447,11 @@ async function build(config: Config, options: StartOptions, shutdown: ShutdownSe
       en: recordingPolicy.consent.text.en,
     },
     onOpened: (room) => recordings.attach(room),
+    ...(cluster ? { placement: cluster, admissions: cluster } : {}),
   });
-  shutdown.register('end-rooms', 'consultation-rooms', () => rooms.closeAll('server_shutdown'));
-  closeRoom = (roomId) => rooms.get(roomId)?.close('visit_ended');
+  // A cluster node that shuts down passes its rooms on: their participants
+  // continue on other nodes, and so do their recordings.
+  shutdown.register('end-rooms', 'consultation-rooms', () => rooms.closeAll(cluster ? 'room_moved' : 'server_shutdown'));
   const sockets: SocketServer = createSocketServer(httpsServer, {
     verifier,
     log,
@@ -410,6 +467,26 @@ async function build(config: Config, options: StartOptions, shutdown: ShutdownSe
         ...recordingHandlers(recordings, binding, connection.socket.data.identity),
       };
     },
+  });
+  // Notices for whichever node holds what they are about.
+  const bus: ClusterBus = redis ? adapterBus(attachRedisAdapter(sockets.io, redis), log) : new LocalBus();
+  bus.subscribe((notice) => {
+    switch (notice.kind) {
+      case 'room.close':
+        rooms.get(notice.roomId)?.close(notice.reason);
+        return;
+      case 'playback.grant_ended':
+        playback.endGrant(notice.requestId, notice.status);
+        return;
+      default: {
+        const unreachable: never = notice;
+        log.warn({ notice: unreachable }, 'unknown cluster notice');
+      }
+    }
+  });
+  closeRoom = (roomId) => bus.publish({ kind: 'room.close', roomId, reason: 'visit_ended' });
+  approvals.events.on('ended', (requestId, status) => {
+    if (redis) bus.publish({ kind: 'playback.grant_ended', requestId, status });
   });
 
   // Stop accepting connections first; existing ones stay until the rooms
@@ -430,6 +507,8 @@ async function build(config: Config, options: StartOptions, shutdown: ShutdownSe
   const port = (httpsServer.address() as AddressInfo).port;
   const url = config.http.publicUrl ?? `https://${urlHost(config.http.host)}:${port}`;
   log.info({ url, publicKeyFingerprint: publicKeyFingerprint(identity.tokens.verifyKeyPem).slice(0, 16) }, 'huizhen listening');
+  // Scale-out: reachable now, so this node reports itself and takes rooms.
+  await cluster?.start(rooms, config.cluster.nodeUrl ?? `https://${urlHost(config.http.host)}:${port}`);
 
   return {
     config,
@@ -459,6 +538,7 @@ async function build(config: Config, options: StartOptions, shutdown: ShutdownSe
     consultations,
     prescriptions,
     supervision,
+    cluster,
     close: () => shutdown.run(),
   };
 }
@@ -468,16 +548,16 @@ async function build(config: Config, options: StartOptions, shutdown: ShutdownSe
  * no secrets), with a hash per part; when a part differs from the last
  * start, a `config.changed` entry names which.
  */
-async function auditConfiguration(audit: AuditTrail, parts: Record<string, unknown>): Promise<void> {
+async function auditConfiguration(audit: AuditTrail, nodeId: string | null, parts: Record<string, unknown>): Promise<void> {
   const hashes: Record<string, string> = {};
   for (const [name, value] of Object.entries(parts)) hashes[name] = crypto.createHash('sha256').update(canonicalJson(value)).digest('hex');
-  const last = await audit.repository.lastOf('config.loaded');
+  const last = await audit.repository.lastOf('config.loaded', nodeId ? { node: nodeId } : undefined);
   const before = (last?.details['hashes'] ?? {}) as Record<string, string>;
   const changed = last ? Object.keys(hashes).filter((k) => before[k] !== hashes[k]) : [];
   if (changed.length > 0) {
     await audit.append({ action: 'config.changed', actor: 'system', subject: 'config', details: { changed, previousEntry: last!.seq } });
   }
-  await audit.append({ action: 'config.loaded', actor: 'system', subject: 'config', details: { hashes, version: VERSION } });
+  await audit.append({ action: 'config.loaded', actor: 'system', subject: 'config', details: { hashes, version: VERSION, ...(nodeId ? { node: nodeId } : {}) } });
 }
 
 /** Tells signaling clients why, disconnects them, and lets running requests finish briefly. */

@@ -102,6 +102,13 @@ export class MediaUnavailableError extends HuizhenError {
   }
 }
 
+/** The room's node was lost and its lease has not lapsed yet: join again in a moment. */
+export class RoomRelocatingError extends HuizhenError {
+  constructor(message = 'This consultation room is moving to another server; joining again in a moment.') {
+    super('ROOM_RELOCATING', 503, message);
+  }
+}
+
 export class ServiceUnavailableError extends HuizhenError {
   constructor(message: string, options?: ErrorOptions) {
     super('SERVICE_UNAVAILABLE', 503, message, options);

@@ -24,8 +24,18 @@ export class SignalingError extends Error {
   }
 }
 
-export function connect(token: string): HuizhenClientSocket {
-  return io({ auth: { token }, transports: ['websocket'], reconnectionDelayMax: 5000 });
+/**
+ * Connects to the page's own server (the entry: one node, or the load
+ * balancer in front of several), or with `nodeUrl` to one node of a cluster
+ * directly (its signaling is at `<nodeUrl>/socket.io`, e.g.
+ * https://consult.hospital/node/n2/socket.io behind the load balancer).
+ */
+export function connect(token: string, nodeUrl?: string): HuizhenClientSocket {
+  // Its own connection manager: a session that moves between nodes must not share one.
+  const options = { auth: { token }, transports: ['websocket'], reconnectionDelayMax: 5000, forceNew: true };
+  if (!nodeUrl) return io(options);
+  const url = new URL(nodeUrl);
+  return io(url.origin, { ...options, path: `${url.pathname.replace(/\/+$/, '')}/socket.io` });
 }
 
 /** Resolves once connected; rejects with the handshake's coded error. */

@@ -18,7 +18,7 @@ export function maskConfig(cfg: Config): Record<string, unknown> {
     const holder = node as Record<string, unknown> | undefined;
     const value = holder?.[last];
     if (holder && typeof value === 'string') {
-      holder[last] = dotted === 'database.url' ? maskUrl(value) : MASK;
+      holder[last] = dotted === 'database.url' || dotted === 'cluster.redisUrl' ? maskUrl(value) : MASK;
     }
   }
   return copy;

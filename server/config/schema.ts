@@ -186,6 +186,33 @@ export const configSchema = z
       })
       .prefault({}),
 
+    cluster: z
+      .strictObject({
+        /**
+         * redis://… (or rediss://) turns scale-out on: several nodes behind one
+         * address share a room registry, load reports and signaling events on
+         * Redis. Unset: one node, exactly as without it.
+         */
+        redisUrl: z
+          .string()
+          .regex(/^rediss?:\/\//, 'must start with redis:// or rediss://')
+          .optional(),
+        /** This node's id in the cluster, stable across restarts. Default: the host name. */
+        nodeId: z
+          .string()
+          .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/, 'must be letters, digits, - or _ (at most 63)')
+          .default(() => defaultNodeId()),
+        /**
+         * The https URL at which clients reach this node itself (behind a load
+         * balancer: e.g. https://consult.hospital/node/n1). Clients are sent
+         * there when a room lives on this node. Default: https://host:port as bound.
+         */
+        nodeUrl: z.url({ protocol: /^https$/ }).optional(),
+        /** A room's lease on its node, in seconds: when a node stops renewing it (it died), its rooms move after this long. */
+        leaseSeconds: z.int().min(3).max(300).default(10),
+      })
+      .prefault({}),
+
     media: z
       .strictObject({
         /** mediasoup worker processes; one per core by default. */
@@ -236,6 +263,18 @@ export const configSchema = z
         message: 'objectStore.accessKeyId and objectStore.secretAccessKey must be set together',
       });
     }
+    if (cfg.cluster.redisUrl) {
+      // Every node must see the same records and the same objects.
+      if (!cfg.database.url) {
+        ctx.addIssue({ code: 'custom', path: ['database', 'url'], message: 'is required with cluster.redisUrl (PGlite serves one process; nodes share PostgreSQL)' });
+      }
+      if (!cfg.objectStore.endpoint) {
+        ctx.addIssue({ code: 'custom', path: ['objectStore', 'endpoint'], message: 'is required with cluster.redisUrl (nodes share one object store)' });
+      }
+      if (cfg.env === 'production' && !cfg.cluster.nodeUrl) {
+        ctx.addIssue({ code: 'custom', path: ['cluster', 'nodeUrl'], message: 'is required in production with cluster.redisUrl (where clients reach this node)' });
+      }
+    }
     if (cfg.env === 'production') {
       // A hospital deployment never runs on generated keys or embedded stores.
       const required: Array<[boolean, (string | number)[], string]> = [
@@ -252,6 +291,12 @@ export const configSchema = z
       }
     }
   });
+
+/** The host name as a node id (characters a node id may not have become `-`). */
+function defaultNodeId(): string {
+  const cleaned = os.hostname().replace(/[^A-Za-z0-9_-]/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 63);
+  return cleaned || 'node';
+}
 
 export type Config = z.output<typeof configSchema>;
 /** What a config file may contain: any subset of the settings. */

@@ -44,6 +44,8 @@ export const ERROR_CODES = [
   // Capacity and dependencies
   'RATE_LIMITED',
   'MEDIA_UNAVAILABLE',
+  // Scale-out: the room is between nodes (its node was lost); join again in a moment (503)
+  'ROOM_RELOCATING',
   'SERVICE_UNAVAILABLE',
   // Anything else: the details are in the server log under the request id.
   'INTERNAL',

@@ -68,8 +68,12 @@ export interface ConsentText {
   en: string;
 }
 
-/** Why a room closed for everyone (closed set, shown translated). */
-export type RoomCloseReason = 'visit_ended' | 'server_shutdown';
+/**
+ * Why a room closed for everyone (closed set, shown translated).
+ * `room_moved`: the room continues on another node (scale-out); the browser
+ * rejoins it there by itself and shows no ending.
+ */
+export type RoomCloseReason = 'visit_ended' | 'server_shutdown' | 'room_moved';
 
 /** Why one participant is no longer in the room (closed set). */
 export type PeerLeaveReason = 'left' | 'removed' | 'connection_lost' | 'token_expired' | 'replaced';
@@ -109,7 +113,19 @@ export interface WaitingState {
   hostPresent: boolean;
 }
 
-export type JoinResult = AdmittedState | WaitingState;
+/**
+ * The room lives on another node of the cluster: connect to `node.url`
+ * (signaling at `<url>/socket.io`, with the same token) and join there.
+ */
+export interface RedirectState {
+  status: 'redirect';
+  node: { nodeId: string; url: string };
+}
+
+/** Where a join leaves a participant in the room it reached. */
+export type RoomJoinResult = AdmittedState | WaitingState;
+
+export type JoinResult = RoomJoinResult | RedirectState;
 
 /** A consumer the server created for this participant. */
 export interface ConsumerInfo {

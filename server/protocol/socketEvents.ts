@@ -15,6 +15,7 @@ import type {
   RtpParameters,
 } from 'mediasoup/types';
 import type { AckCallback } from './ack.ts';
+import type { ClusterNotice } from './cluster.ts';
 import type { PrescriptionItem, PrescriptionView } from './consultation.ts';
 import type {
   ChatMessage,
@@ -225,4 +226,7 @@ export interface ServerToClientEvents {
   'chat:message': (message: ChatMessage) => void;
 }
 
-export type InterServerEvents = Record<string, never>;
+/** Between the nodes of a cluster (server-side events over the Redis adapter). */
+export interface InterServerEvents {
+  'cluster:notice': (notice: ClusterNotice) => void;
+}

@@ -76,7 +76,14 @@ export class RoomClient {
 
   get peerId(): string {
     if (!this.joined) throw new Error('not joined');
-    return this.joined.status === 'admitted' ? this.joined.self.peerId : this.joined.peerId;
+    switch (this.joined.status) {
+      case 'admitted':
+        return this.joined.self.peerId;
+      case 'waiting':
+        return this.joined.peerId;
+      case 'redirect':
+        throw new Error(`redirected to node ${this.joined.node.nodeId}`);
+    }
   }
 
   /** Resolves when `event` has been received `count` times (bounded by `timeoutMs`). */

@@ -7,10 +7,16 @@
  * same participant with its resume token and restarts ICE on its
  * transports. If the server no longer has them (media server replaced, or
  * the page was away too long) it sets media up from scratch.
+ *
+ * Scale-out: a join may answer that the room lives on another node; the
+ * session connects there and joins again. When that node is lost (its
+ * connection fails to come back) or the room moves (`room_moved`), the
+ * session goes back to the entry (the load balancer), which sends it to the
+ * room's new node, and resumes there as the same participant.
  */
 import type { Device } from 'mediasoup-client';
 import type { Consumer, Producer, Transport } from 'mediasoup-client/types';
-import type { AdmittedState, ConsumerInfo, JoinResult, MediaSource } from '../../../server/protocol/room.ts';
+import type { AdmittedState, ConsumerInfo, JoinResult, MediaSource, RoomJoinResult } from '../../../server/protocol/room.ts';
 import type { ServerToClientEvents } from '../../../server/protocol/socketEvents.ts';
 import type { PrescriptionItem } from '../../../server/protocol/consultation.ts';
 import { loadDevice } from '../media/device.ts';
@@ -53,8 +59,19 @@ const SIMULCAST_ENCODINGS: RTCRtpEncodingParameters[] = [
   { rid: 'r2', scaleResolutionDownBy: 1, maxBitrate: 900_000 },
 ];
 
+/** How long a session keeps trying to get back into a room that is moving between nodes. */
+const RELOCATE_DEADLINE_MS = 90_000;
+const RELOCATE_RETRY_MS = 1000;
+/** A join that keeps being redirected (nodes disagreeing) gives up after this many hops. */
+const MAX_REDIRECTS = 4;
+
 export class RoomSession {
-  readonly #socket: HuizhenClientSocket;
+  #socket: HuizhenClientSocket;
+  #token: string;
+  /** Connected to the entry (not to a node the room was found on). */
+  #onEntry = true;
+  /** While getting back into a room that moves: give up after this time. */
+  #relocatingUntil: number | null = null;
   readonly #listeners = new Map<keyof SessionEvents, Set<Listener<never>>>();
   #state: AdmittedState | null = null;
   #device: Device | null = null;
@@ -71,8 +88,8 @@ export class RoomSession {
   #closed = false;
 
   constructor(token: string) {
-    this.#socket = connect(token);
-    this.#wire();
+    this.#token = token;
+    this.#socket = this.#open(undefined);
   }
 
   on<E extends keyof SessionEvents>(event: E, listener: Listener<SessionEvents[E]>): void {
@@ -93,12 +110,19 @@ export class RoomSession {
   }
 
   /** Connects and asks to enter: admitted at once, or waiting in the lobby. */
-  async join(): Promise<JoinResult> {
-    await whenConnected(this.#socket);
-    const result = await request(this.#socket, 'room:join', {});
-    this.#waiting = result.status === 'waiting';
-    if (result.status === 'admitted') await this.#admitted(result);
-    return result;
+  async join(): Promise<RoomJoinResult> {
+    for (let hops = 0; ; hops++) {
+      await whenConnected(this.#socket);
+      const result = await request(this.#socket, 'room:join', {});
+      if (result.status === 'redirect') {
+        if (hops >= MAX_REDIRECTS) throw new SignalingError({ code: 'ROOM_RELOCATING', message: 'the room could not be found on any server' });
+        this.#moveTo(result.node.url);
+        continue;
+      }
+      this.#waiting = result.status === 'waiting';
+      if (result.status === 'admitted') await this.#admitted(result);
+      return result;
+    }
   }
 
   /** Starts sending the given tracks (microphone and camera). */
@@ -175,7 +199,8 @@ export class RoomSession {
 
   async refreshToken(token: string) {
     const result = await request(this.#socket, 'session:refreshToken', { token });
-    // A reconnect handshake must present the fresh token, not the first one.
+    // A reconnect handshake (here or on another node) must present the fresh token, not the first one.
+    this.#token = token;
     this.#socket.auth = { token };
     return result;
   }
@@ -223,10 +248,52 @@ export class RoomSession {
     for (const listener of this.#listeners.get(event) ?? []) (listener as Listener<SessionEvents[E]>)(payload);
   }
 
-  #wire(): void {
-    const s = this.#socket;
+  /** A signaling connection to the entry (`undefined`) or to a node, wired to this session. */
+  #open(nodeUrl: string | undefined): HuizhenClientSocket {
+    const socket = connect(this.#token, nodeUrl);
+    this.#wire(socket);
+    return socket;
+  }
+
+  /**
+   * Continues on another connection: a node the room lives on, or the entry
+   * (`undefined`). The old connection's events are ignored from now on.
+   */
+  #moveTo(nodeUrl: string | undefined): void {
+    const old = this.#socket;
+    this.#onEntry = nodeUrl === undefined;
+    this.#socket = this.#open(nodeUrl);
+    old.disconnect();
+  }
+
+  /** The room is between nodes: back to the entry, and in again (bounded). */
+  #relocate(): void {
+    if (this.#closed) return;
+    this.#relocatingUntil ??= Date.now() + RELOCATE_DEADLINE_MS;
+    this.#emit('connection', 'reconnecting');
+    this.#moveTo(undefined);
+  }
+
+  /** After a ROOM_RELOCATING or unavailable answer: try again shortly, until the deadline. */
+  #retryLater(then: () => void, err: unknown): boolean {
+    const code = err instanceof SignalingError ? err.body.code : null;
+    if (code !== 'ROOM_RELOCATING' && code !== 'SERVICE_UNAVAILABLE' && code !== 'MEDIA_UNAVAILABLE') return false;
+    this.#relocatingUntil ??= Date.now() + RELOCATE_DEADLINE_MS;
+    if (Date.now() > this.#relocatingUntil) return false;
+    const socket = this.#socket;
+    setTimeout(() => {
+      if (!this.#closed && socket === this.#socket && socket.connected) then();
+    }, RELOCATE_RETRY_MS);
+    return true;
+  }
+
+  #wire(s: HuizhenClientSocket): void {
+    // Only the current connection speaks for the session.
+    const current = () => s === this.#socket && !this.#closed;
     const forward = <E extends keyof ServerEvents & keyof SessionEvents>(event: E) => {
-      (s.on as (e: E, l: (p: ServerEvents[E]) => void) => void)(event, (payload) => this.#emit(event, payload as never));
+      (s.on as (e: E, l: (p: ServerEvents[E]) => void) => void)(event, (payload) => {
+        if (current()) this.#emit(event, payload as never);
+      });
     };
     for (const event of [
       'session:closing',
@@ -246,35 +313,54 @@ export class RoomSession {
       'room:peerMedia',
       'room:recording',
       'room:consent',
-      'room:closed',
       'chat:message',
     ] as const) {
       forward(event);
     }
+    s.on('room:closed', (payload) => {
+      if (!current()) return;
+      // Scale-out: the room continues on another node; so does this participant.
+      if (payload.reason === 'room_moved' && (this.#state || this.#waiting)) this.#relocate();
+      else this.#emit('room:closed', payload);
+    });
     s.on('room:admitted', (state) => {
+      if (!current()) return;
       this.#waiting = false;
       void this.#admitted(state).catch((err: unknown) => this.#emit('failure', err));
       this.#emit('room:admitted', state);
     });
-    s.on('room:newConsumer', (info) => void this.#consume(info).catch((err: unknown) => this.#emit('failure', err)));
+    s.on('room:newConsumer', (info) => {
+      if (current()) void this.#consume(info).catch((err: unknown) => this.#emit('failure', err));
+    });
     s.on('room:consumerClosed', ({ consumerId }) => {
+      if (!current()) return;
       const consumer = this.#consumers.get(consumerId);
       if (consumer) consumer.close();
       else this.#closedConsumers.add(consumerId);
       this.#consumers.delete(consumerId);
     });
     s.on('room:mediaReset', ({ routerRtpCapabilities }) => {
-      if (!this.#state) return;
+      if (!current() || !this.#state) return;
       this.#emit('mediaRestarting', undefined);
       this.#state = { ...this.#state, routerRtpCapabilities };
       this.#queueRestart();
     });
-    s.io.on('reconnect_attempt', () => this.#emit('connection', 'reconnecting'));
+    s.io.on('reconnect_attempt', () => {
+      if (current()) this.#emit('connection', 'reconnecting');
+    });
+    // Scale-out: the node the room was on does not answer any more (lost):
+    // the entry knows where the room is now.
+    s.io.on('reconnect_error', () => {
+      if (current() && !this.#onEntry && (this.#state || this.#waiting)) this.#relocate();
+    });
+    s.on('connect_error', () => {
+      if (current() && !this.#onEntry && (this.#state || this.#waiting)) this.#relocate();
+    });
     s.on('disconnect', (reason) => {
-      if (!this.#closed && reason !== 'io server disconnect') this.#emit('connection', 'reconnecting');
+      if (current() && reason !== 'io server disconnect') this.#emit('connection', 'reconnecting');
     });
     s.on('connect', () => {
-      if (this.#closed) return;
+      if (!current()) return;
       if (this.#state) void this.#resume();
       else if (this.#waiting) void this.#rejoinLobby();
     });
@@ -284,6 +370,11 @@ export class RoomSession {
   async #rejoinLobby(): Promise<void> {
     try {
       const result = await request(this.#socket, 'room:join', {});
+      if (result.status === 'redirect') {
+        this.#moveTo(result.node.url);
+        return;
+      }
+      this.#relocatingUntil = null;
       this.#emit('connection', 'connected');
       if (result.status === 'admitted') {
         this.#waiting = false;
@@ -291,7 +382,7 @@ export class RoomSession {
         this.#emit('room:admitted', result);
       }
     } catch (err) {
-      this.#emit('resumeFailed', err);
+      if (!this.#retryLater(() => void this.#rejoinLobby(), err)) this.#emit('resumeFailed', err);
     }
   }
 
@@ -409,12 +500,20 @@ export class RoomSession {
     try {
       resumed = await request(this.#socket, 'room:join', { resume: { peerId: state.self.peerId, resumeToken: state.resumeToken } });
     } catch (err) {
+      // The room is between nodes: again in a moment.
+      if (this.#retryLater(() => void this.#resume(), err)) return;
       // Too late (grace period over) or refused: this participant is gone.
       this.#state = null;
       this.#emit('resumeFailed', err);
       return;
     }
+    // Scale-out: the room lives on another node now; resume there.
+    if (resumed.status === 'redirect') {
+      this.#moveTo(resumed.node.url);
+      return;
+    }
     if (resumed.status !== 'admitted') return;
+    this.#relocatingUntil = null;
     this.#state = resumed;
     // What closed while we were away is no longer on the server.
     const live = new Set(resumed.peers.flatMap((p) => p.producers.map((x) => x.producerId)));

@@ -24,6 +24,8 @@ export const AUDIT_ACTIONS = [
   'recording.started',
   'recording.stopped',
   'recording.finalized',
+  'recording.resumed',
+  'recording.handed_over',
   'recording.legal_hold',
   'recording.destroyed',
   // Keys

@@ -202,6 +202,14 @@ export class PlaybackService {
     }
   }
 
+  /**
+   * A grant ended on another node of the cluster (revoked or expired there):
+   * its play sessions here end too. Idempotent.
+   */
+  endGrant(requestId: string, status: 'revoked' | 'expired'): void {
+    this.#endGrant(requestId, status);
+  }
+
   #endGrant(requestId: string, status: 'revoked' | 'expired'): void {
     for (const session of this.#sessions.values()) {
       if (session.requestId === requestId) this.#end(session, { type: status });

@@ -42,6 +42,10 @@ export interface RecordingDeps {
   repository: RecordingRepository;
   uploader: SegmentUploader;
   log: Logger;
+  /** Scale-out: the series this node records (a recording that moved here continues as series 2, 3…). Default 1. */
+  series?: number;
+  /** Tracks recorded before (on a node that was lost): new track ids continue after them. */
+  existingTracks?: number;
 }
 
 export type RecordingState = { kind: 'recording' } | { kind: 'stopping'; reason: StopReason } | { kind: 'stopped'; reason: StopReason };
@@ -75,6 +79,7 @@ export class Recording {
     this.id = deps.recordingId;
     this.#deps = deps;
     this.#log = deps.log.child({ recordingId: deps.recordingId });
+    this.#trackSeq = deps.existingTracks ?? 0;
     fs.mkdirSync(this.#dir, { recursive: true, mode: 0o700 });
   }
 
@@ -128,7 +133,7 @@ export class Recording {
         container: recorder.format.container,
         startOffsetMs,
         endOffsetMs: null,
-      });
+      }, this.#deps.series ?? 1);
       // Stopped while it was starting, or its producer went meanwhile.
       if (this.#state.kind !== 'recording' || p.producer.closed) await this.#endTrack(trackId);
       else p.producer.observer.once('close', () => void this.#endTrack(trackId));

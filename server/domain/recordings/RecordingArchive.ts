@@ -16,7 +16,7 @@ import type { KeyEncryptionService } from '../../pki/KeyEncryptionService.ts';
 import { NotFoundError } from '../../errors.ts';
 import type { ObjectStore } from '../../storage/objects/ObjectStore.ts';
 import type { RecordingRepository } from '../../storage/repositories/RecordingRepository.ts';
-import { verifyManifest, verifySegmentBytes, type Manifest, type ManifestSegment, type ManifestTrack } from './manifest.ts';
+import { storedSegments, verifyManifest, verifySegmentBytes, type Manifest, type ManifestSegment, type ManifestTrack } from './manifest.ts';
 import { manifestObjectKey } from './Recording.ts';
 import { IntegrityError, openSegment } from './sealing.ts';
 
@@ -73,7 +73,7 @@ export class RecordingArchive {
   /** Verifies the manifest and every segment in storage (no decryption). Throws on the first problem. */
   async verify(recordingId: string): Promise<Manifest> {
     const manifest = await this.manifest(recordingId);
-    for (const segment of manifest.segments) verifySegmentBytes(segment, await this.#fetch(segment));
+    for (const segment of storedSegments(manifest)) verifySegmentBytes(segment, await this.#fetch(segment));
     return manifest;
   }
 
@@ -111,7 +111,7 @@ export class RecordingArchive {
     try {
       const inputs: Array<{ track: ManifestTrack; file: string }> = [];
       for (const track of manifest.tracks) {
-        const segments = manifest.segments.filter((s) => s.trackId === track.trackId).sort((a, b) => a.index - b.index);
+        const segments = storedSegments(manifest).filter((s) => s.trackId === track.trackId).sort((a, b) => a.index - b.index);
         if (segments.length === 0) continue;
         const extension = track.container === 'webm' ? 'webm' : 'mkv';
         const list: string[] = [];

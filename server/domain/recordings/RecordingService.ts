@@ -22,12 +22,15 @@ import type { KeyEncryptionService } from '../../pki/KeyEncryptionService.ts';
 import type { ManifestSigner } from '../../pki/ManifestSigner.ts';
 import type { ConsentState, RecordingState as ClientRecordingState } from '../../protocol/room.ts';
 import type { ConsentMethod, RecordingRepository, StoredRecording } from '../../storage/repositories/RecordingRepository.ts';
+import type { RecordingSeriesRepository } from '../../storage/repositories/RecordingSeriesRepository.ts';
+import type { ObjectStore } from '../../storage/objects/ObjectStore.ts';
 import type { AuditSink } from '../audit/AuditTrail.ts';
 import type { Room } from '../rooms/Room.ts';
 import { CHAIN_GENESIS, MANIFEST_FORMAT, signManifest, type Manifest, type StopReason } from './manifest.ts';
 import { Recording, manifestObjectKey, spoolName } from './Recording.ts';
+import { withTimeout } from '../../util/withTimeout.ts';
 import type { RecordingPolicy } from './RecordingPolicy.ts';
-import { CIPHER, newDataKey } from './sealing.ts';
+import { CIPHER, newDataKey, sha256 } from './sealing.ts';
 import type { SegmentUploader } from './SegmentUploader.ts';
 
 export interface RecordingServiceDeps {
@@ -44,6 +47,29 @@ export interface RecordingServiceDeps {
   categories: readonly string[];
   /** Called after each recording is durably finalised (tests, metrics). */
   onFinalized?: (recordingId: string, status: 'complete' | 'interrupted') => void;
+  /** Scale-out: recordings follow their room to another node when theirs is lost. */
+  cluster?: RecordingClusterDeps;
+}
+
+/**
+ * Scale-out. A recording runs on the node that hosts its room. When that
+ * node is lost, the node the room moves to takes the recording over: it
+ * continues as a new series of the same recording (same data key, same hash
+ * chain); segments sealed on the lost node that never reached object
+ * storage are declared lost; the manifest records both. A recording whose
+ * room does not come back is finalised as interrupted by any node.
+ */
+export interface RecordingClusterDeps {
+  nodeId: string;
+  series: RecordingSeriesRepository;
+  /** To find which segments of a lost node did reach storage after all. */
+  store: Pick<ObjectStore, 'getBuffer'>;
+  /** Whether a node reports itself now. */
+  nodeAlive: (nodeId: string) => Promise<boolean>;
+  /** Whether some node hosts the room now. */
+  roomHosted: (roomId: string) => Promise<boolean>;
+  /** How long a recording without a node waits for its room to come back before it is finalised. */
+  orphanGraceMs: number;
 }
 
 interface Actor {
@@ -66,6 +92,11 @@ interface PendingStart {
 }
 
 const YEAR_MS = 365.25 * 24 * 3600 * 1000;
+/** How long a room waits for its recording to be handed over by a node that shuts down. */
+const ADOPT_WAIT_MS = 20_000;
+const ADOPT_POLL_MS = 500;
+/** How long a node that hands a recording over waits for its uploads. */
+const HAND_OVER_UPLOAD_MS = 10_000;
 
 function cancelledStart(reason: StopReason): Error {
   return reason === 'consent_withdrawn'
@@ -101,11 +132,17 @@ export class RecordingService {
    */
   async attach(room: Room): Promise<void> {
     room.setConsentState(await this.consentState(room.id));
+    if (this.#deps.cluster && (await this.#adopt(room, this.#deps.cluster)) === 'busy') this.#adoptLater(room, this.#deps.cluster);
     room.observer.on('producer', (p) => {
       const recording = this.#active.get(room.id);
       if (recording) void recording.addProducer(p);
     });
     room.observer.once('close', (reason) => {
+      // The room goes on on another node (scale-out): so does its recording.
+      if (reason === 'room_moved' && this.#deps.cluster) {
+        this.#handOverRoom(room.id, this.#deps.cluster);
+        return;
+      }
       const stopReason: StopReason = reason === 'visit_ended' ? 'visit_ended' : reason === 'server_shutdown' ? 'server_shutdown' : 'stopped';
       void this.#stop(room, stopReason);
     });
@@ -249,6 +286,7 @@ export class RecordingService {
       subject: `recording:${recordingId}`,
       details: { keyId: wrapped.keyId, algorithm: wrapped.algorithm },
     });
+    if (this.#deps.cluster) await this.#deps.cluster.series.begin(recordingId, this.#deps.cluster.nodeId, new Date(startedAt));
     const recording = new Recording({
       recordingId,
       roomId: room.id,
@@ -318,9 +356,15 @@ export class RecordingService {
     this.#closed = true;
     for (const pending of this.#pendingStarts.values()) pending.cancel ??= 'server_shutdown';
     await Promise.all([...this.#pendingStarts.values()].map((p) => p.done));
+    const cluster = this.#deps.cluster;
     for (const [roomId, recording] of [...this.#active]) {
-      this.#active.delete(roomId);
-      this.#track(this.#finish(recording, 'server_shutdown'));
+      // A cluster node that shuts down hands its recordings over: their rooms
+      // continue on other nodes (room_moved), and so do they.
+      if (cluster) this.#handOverRoom(roomId, cluster);
+      else {
+        this.#active.delete(roomId);
+        this.#track(this.#finish(recording, 'server_shutdown'));
+      }
     }
     await Promise.allSettled([...this.#stopping]);
   }
@@ -338,8 +382,9 @@ export class RecordingService {
     if (orphans > 0) this.#log.warn({ orphans }, 'stopped recorder processes left by the previous run');
     fs.rmSync(this.#deps.workDir, { recursive: true, force: true });
     fs.mkdirSync(this.#deps.workDir, { recursive: true, mode: 0o700 });
-    const { repository, uploader } = this.#deps;
-    const pending = await repository.pendingSegments();
+    const { repository, uploader, cluster } = this.#deps;
+    // In a cluster this node's spool holds only what it sealed itself.
+    const pending = cluster ? await cluster.series.pendingOn(cluster.nodeId) : await repository.pendingSegments();
     for (const segment of pending) {
       const name = spoolName(segment.trackId, segment.index);
       if (!fs.existsSync(uploader.spoolPath(segment.recordingId, name))) {
@@ -358,7 +403,17 @@ export class RecordingService {
       });
     }
     const interrupted: string[] = [];
-    for (const rec of await repository.byStatus(['recording', 'finalizing'])) {
+    if (cluster) {
+      // In a cluster, a recording this node was running when it died goes on
+      // wherever its room opens next (maybe here again); only if the room
+      // does not come back is it finalised, by whichever node sees that.
+      for (const recordingId of await cluster.series.runningOn(cluster.nodeId)) {
+        await cluster.series.release(recordingId, cluster.nodeId);
+        this.#log.warn({ recordingId }, 'recording of the last run released; it continues where its room opens next');
+      }
+    }
+    const unfinished = await repository.byStatus(cluster ? ['finalizing'] : ['recording', 'finalizing']);
+    for (const rec of cluster ? await this.#ownedBy(unfinished, cluster.nodeId) : unfinished) {
       // One recording that cannot be finalised must not keep the server (and
       // the others) from starting; it is tried again at the next start.
       try {
@@ -399,6 +454,161 @@ export class RecordingService {
     void p.finally(() => this.#stopping.delete(p));
   }
 
+  /**
+   * Scale-out: the room left this node (shutdown, or another node holds it).
+   * The recording's tracks end here, everything sealed is uploaded, and the
+   * recording is released, still running, for the node the room opens on
+   * next: it continues there as the next series, with nothing lost.
+   */
+  #handOverRoom(roomId: string, cluster: RecordingClusterDeps): void {
+    const pending = this.#pendingStarts.get(roomId);
+    if (pending) pending.cancel ??= 'server_shutdown';
+    const recording = this.#active.get(roomId);
+    if (!recording) return;
+    this.#active.delete(roomId);
+    this.#track(
+      (async () => {
+        try {
+          await recording.stop('server_shutdown');
+          // Bounded: with the object store away, what is left is declared lost by the next node.
+          await withTimeout(this.#deps.uploader.whenDrained(recording.id), HAND_OVER_UPLOAD_MS, 'uploads before hand-over').catch(() => undefined);
+          await cluster.series.handOver(recording.id, cluster.nodeId);
+          this.#log.info({ recordingId: recording.id }, 'recording handed over; it continues where its room opens next');
+          this.#deps.audit.record({ action: 'recording.handed_over', actor: 'system', subject: `recording:${recording.id}`, details: { roomId, nodeId: cluster.nodeId } });
+        } catch (err) {
+          this.#log.error({ recordingId: recording.id, err: { message: (err as Error).message } }, 'could not hand a recording over; it continues elsewhere with a declared gap');
+        }
+      })(),
+    );
+  }
+
+  async #ownedBy(recordings: StoredRecording[], nodeId: string): Promise<StoredRecording[]> {
+    const owned = new Set(await this.#deps.cluster!.series.finalizingOn(nodeId));
+    return recordings.filter((r) => owned.has(r.recordingId));
+  }
+
+  /**
+   * Scale-out: the room just opened here while its recording still runs on
+   * no live node (its node was lost): the recording continues here as a new
+   * series — same data key, same chain — as participants send again.
+   */
+  async #adopt(room: Room, cluster: RecordingClusterDeps): Promise<'adopted' | 'none' | 'busy'> {
+    const [orphan] = await cluster.series.running({ roomId: room.id, notNode: cluster.nodeId });
+    if (!orphan || room.closed || this.#closed) return 'none';
+    // A node that still reports itself is still recording (it is handing the
+    // room over): never two recorders of one recording.
+    if (orphan.nodeId && (await cluster.nodeAlive(orphan.nodeId))) return 'busy';
+    const series = await cluster.series.takeOver(orphan.recordingId, orphan.nodeId, cluster.nodeId);
+    if (series === null) return 'none';
+    const lost = await this.#settleLostSegments(orphan.recordingId, cluster);
+    const [stored, wrapped, tracks] = await Promise.all([
+      this.#deps.repository.get(orphan.recordingId),
+      this.#deps.repository.wrappedKey(orphan.recordingId),
+      this.#deps.repository.tracks(orphan.recordingId),
+    ]);
+    if (!stored || !wrapped) throw new Error(`recording ${orphan.recordingId} lacks its record or key`);
+    const dataKey = await this.#deps.kek.unwrap({ keyId: wrapped.keyId, algorithm: wrapped.algorithm as 'RSA-OAEP-256', wrapped: wrapped.wrapped });
+    this.#deps.audit.record({
+      action: 'key.data_key_unwrapped',
+      actor: 'system',
+      subject: `recording:${orphan.recordingId}`,
+      details: { keyId: wrapped.keyId, purpose: 'recording_takeover', nodeId: cluster.nodeId },
+    });
+    const recording = new Recording({
+      recordingId: orphan.recordingId,
+      roomId: room.id,
+      dataKey,
+      startedAt: stored.startedAt.getTime(),
+      retainUntil: stored.retainUntil,
+      segmentSeconds: stored.segmentSeconds,
+      codecs: this.#deps.policy.codecs,
+      sources: this.#deps.policy.sources,
+      workDir: this.#deps.workDir,
+      repository: this.#deps.repository,
+      uploader: this.#deps.uploader,
+      log: this.#log,
+      series,
+      existingTracks: tracks.length,
+    });
+    this.#active.set(room.id, recording);
+    this.#log.warn({ recordingId: orphan.recordingId, fromNode: orphan.nodeId, series, lostSegments: lost }, 'recording taken over from a lost node; it continues here');
+    this.#deps.audit.record({
+      action: 'recording.resumed',
+      actor: 'system',
+      subject: `recording:${orphan.recordingId}`,
+      details: { roomId: room.id, fromNode: orphan.nodeId, nodeId: cluster.nodeId, series, lostSegments: lost },
+    });
+    room.setRecordingState(this.recordingState(room.id));
+    return 'adopted';
+  }
+
+  /** The node the recording ran on is handing it over: take it once it has let go (bounded). */
+  #adoptLater(room: Room, cluster: RecordingClusterDeps): void {
+    const deadline = Date.now() + ADOPT_WAIT_MS;
+    const retry = () => {
+      if (room.closed || this.#closed || this.#active.has(room.id)) return;
+      this.#adopt(room, cluster)
+        .then((outcome) => {
+          if (outcome === 'busy' && Date.now() < deadline) setTimeout(retry, ADOPT_POLL_MS).unref();
+          else if (outcome === 'busy') this.#log.warn({ roomId: room.id }, 'the recording of this room is still held by a live node; not taking it over');
+        })
+        .catch((err: unknown) => this.#log.error({ roomId: room.id, err: { message: (err as Error).message } }, 'could not take the recording over'));
+    };
+    setTimeout(retry, ADOPT_POLL_MS).unref();
+  }
+
+  /**
+   * Segments a lost node sealed but never marked uploaded: those that did
+   * reach storage (intact) are marked so; the rest are declared lost.
+   * Returns how many were lost.
+   */
+  async #settleLostSegments(recordingId: string, cluster: RecordingClusterDeps): Promise<number> {
+    let lost = 0;
+    for (const segment of await cluster.series.notUploaded(recordingId)) {
+      let intact = false;
+      try {
+        intact = sha256(await cluster.store.getBuffer(segment.objectKey)) === segment.sha256;
+      } catch {
+        intact = false;
+      }
+      if (intact) {
+        await this.#deps.repository.markUploaded(recordingId, segment.seq);
+      } else {
+        await cluster.series.declareLost(recordingId, segment.seq, cluster.nodeId);
+        lost += 1;
+      }
+    }
+    return lost;
+  }
+
+  /**
+   * Scale-out, on every cluster tick: a recording whose node is gone and
+   * whose room nobody hosts (its participants did not come back within the
+   * grace) is finalised here as interrupted, with what reached storage.
+   */
+  async sweepOrphans(): Promise<string[]> {
+    const cluster = this.#deps.cluster;
+    if (!cluster || this.#closed) return [];
+    const finalised: string[] = [];
+    for (const orphan of await cluster.series.running({ notNode: cluster.nodeId })) {
+      if (Date.now() - orphan.lastActivity.getTime() < cluster.orphanGraceMs) continue;
+      if (orphan.nodeId && (await cluster.nodeAlive(orphan.nodeId))) continue;
+      if (await cluster.roomHosted(orphan.roomId)) continue;
+      if (!(await cluster.series.claimForFinal(orphan.recordingId, orphan.nodeId, cluster.nodeId))) continue;
+      try {
+        const lost = await this.#settleLostSegments(orphan.recordingId, cluster);
+        await this.#deps.repository.setStatus(orphan.recordingId, 'finalizing', 'interrupted', orphan.lastActivity);
+        const stored = await this.#deps.repository.get(orphan.recordingId);
+        if (stored) await this.#spoolManifest(stored, 'interrupted');
+        this.#log.warn({ recordingId: orphan.recordingId, fromNode: orphan.nodeId, lostSegments: lost }, 'recording of a lost node finalised as interrupted (its room did not come back)');
+        finalised.push(orphan.recordingId);
+      } catch (err) {
+        this.#log.error({ recordingId: orphan.recordingId, err: { message: (err as Error).message } }, 'could not finalise a recording of a lost node');
+      }
+    }
+    return finalised;
+  }
+
   async #finish(recording: Recording, reason: StopReason): Promise<void> {
     try {
       await recording.stop(reason);
@@ -415,12 +625,16 @@ export class RecordingService {
   /** Builds, signs and spools the manifest; the recording is final once it is in storage. */
   async #spoolManifest(rec: StoredRecording, status: 'complete' | 'interrupted'): Promise<void> {
     const { repository, uploader, signer } = this.#deps;
-    const [tracks, segments, gaps, consent, key] = await Promise.all([
+    const seriesRepo = this.#deps.cluster?.series;
+    const [tracks, segments, gaps, consent, key, series, lostSegments, trackSeries] = await Promise.all([
       repository.tracks(rec.recordingId),
       repository.segments(rec.recordingId),
       repository.gaps(rec.recordingId),
       repository.consent(rec.consentId),
       repository.wrappedKey(rec.recordingId),
+      seriesRepo ? seriesRepo.series(rec.recordingId) : Promise.resolve([]),
+      seriesRepo ? seriesRepo.lost(rec.recordingId) : Promise.resolve([]),
+      seriesRepo ? seriesRepo.trackSeries(rec.recordingId) : Promise.resolve(new Map<string, number>()),
     ]);
     if (!consent || !key) throw new Error(`recording ${rec.recordingId} lacks its consent or key`);
     const endedAt = rec.endedAt ?? new Date();
@@ -444,12 +658,28 @@ export class RecordingService {
       },
       policy: { segmentSeconds: rec.segmentSeconds, retentionYears: rec.retentionYears },
       encryption: { cipher: CIPHER, keyId: key.keyId, keyAlgorithm: key.algorithm },
-      tracks: tracks.map((t) => ({ ...t, endOffsetMs: t.endOffsetMs ?? Math.max(t.startOffsetMs, endedAt.getTime() - rec.startedAt.getTime()) })),
+      tracks: tracks.map((t) => ({
+        ...t,
+        endOffsetMs: t.endOffsetMs ?? Math.max(t.startOffsetMs, endedAt.getTime() - rec.startedAt.getTime()),
+        ...(series.length > 0 ? { series: trackSeries.get(t.trackId) ?? 1 } : {}),
+      })),
       segments: segments.map(({ seq, trackId, index, objectKey, bytes, sha256: hash, chain }) => ({ seq, trackId, index, objectKey, bytes, sha256: hash, chain })),
       // The head of the segments listed here (read in one query), so that
       // the manifest's chain and its head always agree.
       chainHead: last?.chain ?? CHAIN_GENESIS,
       ...(gaps.length > 0 ? { gaps } : {}),
+      ...(series.length > 0
+        ? {
+            series: series.map((s) => ({
+              series: s.series,
+              nodeId: s.nodeId,
+              startedAt: s.startedAt.toISOString(),
+              endedAt: s.endedAt?.toISOString() ?? null,
+              endReason: s.endReason,
+            })),
+          }
+        : {}),
+      ...(lostSegments.length > 0 ? { lostSegments } : {}),
       ...(status === 'interrupted' && last ? { lastGoodSegment: { seq: last.seq, trackId: last.trackId, index: last.index } } : {}),
     };
     const signed = signManifest(manifest, signer);

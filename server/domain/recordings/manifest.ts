@@ -28,6 +28,30 @@ export interface ManifestTrack {
   /** When the track started and stopped, milliseconds after the recording started. */
   startOffsetMs: number;
   endOffsetMs: number | null;
+  /** Scale-out: the series the track was recorded in (present when the recording ran in a cluster). */
+  series?: number;
+}
+
+/** Scale-out: one node's stretch of a recording. */
+export interface ManifestSeries {
+  series: number;
+  nodeId: string;
+  startedAt: string;
+  /** When that node stopped recording (for a lost node: its last sealed segment); null for the last series. */
+  endedAt: string | null;
+  /**
+   * `node_lost`: the node died, the recording went on as the next series on
+   * another node; `handed_over`: the node shut down and passed it on.
+   */
+  endReason: 'node_lost' | 'handed_over' | null;
+}
+
+/** A segment sealed on a node that was lost before it reached object storage. */
+export interface LostSegment {
+  seq: number;
+  trackId: string;
+  index: number;
+  reason: 'node_lost';
 }
 
 export interface ManifestSegment {
@@ -61,6 +85,14 @@ export interface Manifest {
   chainHead: string;
   /** Segments lost before they could be sealed (declared, so not mistaken for tampering). */
   gaps?: Array<{ trackId: string; index: number; reason: string }>;
+  /**
+   * Scale-out: the nodes the recording ran on, in order. Between a series
+   * that ended `node_lost` and the next one the recording has a gap (from
+   * its `endedAt` to the next `startedAt`), which export leaves silent.
+   */
+  series?: ManifestSeries[];
+  /** Segments in the chain whose ciphertext was lost with their node: declared, so not mistaken for deletion. */
+  lostSegments?: LostSegment[];
   /** For an interrupted recording: the last segment that was sealed before the stop. */
   lastGoodSegment?: { seq: number; trackId: string; index: number };
   signature?: { keyId: string; algorithm: typeof SIGNATURE_ALGORITHM; value: string };
@@ -105,6 +137,12 @@ export function verifyManifest(manifest: Manifest, publicKeyPem: string): void {
     if (chain !== segment.chain) throw new IntegrityError(`the hash chain breaks at segment ${name}`, name);
   });
   if (chain !== manifest.chainHead) throw new IntegrityError('the hash chain does not end where the manifest says (segments missing at the end)');
+  for (const lost of manifest.lostSegments ?? []) {
+    const segment = manifest.segments[lost.seq - 1];
+    if (!segment || segment.trackId !== lost.trackId || segment.index !== lost.index) {
+      throw new IntegrityError(`the manifest declares segment ${lost.trackId}#${lost.index} lost, but its chain has no such segment`);
+    }
+  }
 
   // Within each track, indices run without gaps except those the manifest
   // declares (segments lost before sealing).
@@ -122,6 +160,12 @@ export function verifyManifest(manifest: Manifest, publicKeyPem: string): void {
     }
     next.set(segment.trackId, expected + 1);
   }
+}
+
+/** The segments whose bytes should be in storage (all but those declared lost with their node). */
+export function storedSegments(manifest: Pick<Manifest, 'segments' | 'lostSegments'>): ManifestSegment[] {
+  const lost = new Set((manifest.lostSegments ?? []).map((l) => l.seq));
+  return manifest.segments.filter((s) => !lost.has(s.seq));
 }
 
 /** Checks one segment's sealed bytes against the manifest. */

@@ -27,7 +27,7 @@ export interface ParticipantIdentity {
 }
 
 export class Participant {
-  readonly peerId = `p-${crypto.randomUUID()}`;
+  readonly peerId: string;
   readonly identity: ParticipantIdentity;
   readonly capabilities: Capabilities;
   #state: ParticipantState;
@@ -36,7 +36,9 @@ export class Participant {
   rtpCapabilities: RtpCapabilities | null = null;
   networkQuality: NetworkQuality | null = null;
 
-  constructor(identity: ParticipantIdentity, connection: PeerConnection, now = Date.now()) {
+  /** `peerId`: given only when a participant is restored on another node (scale-out) under its old id. */
+  constructor(identity: ParticipantIdentity, connection: PeerConnection, now = Date.now(), peerId = `p-${crypto.randomUUID()}`) {
+    this.peerId = peerId;
     this.identity = identity;
     this.capabilities = capabilitiesOf(identity.role);
     this.#connection = connection;
@@ -61,6 +63,11 @@ export class Participant {
     if (this.#state.kind !== 'waiting') throw new InvalidStateError('only a waiting participant can be admitted');
     this.#state = { kind: 'admitted' };
     return this.#rotateResumeToken();
+  }
+
+  /** The current resume token (kept in memory; the admission ledger stores its hash). */
+  get resumeToken(): string | null {
+    return this.#resumeToken;
   }
 
   connectionLost(now = Date.now()): void {

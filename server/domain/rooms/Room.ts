@@ -30,7 +30,7 @@ import type {
   AdmittedState,
   Capabilities,
   ChatMessage,
-  JoinResult,
+  RoomJoinResult,
   LobbyEntry,
   MediaSource,
   PeerInfo,
@@ -51,6 +51,7 @@ import { Participant, type ParticipantIdentity } from './Participant.ts';
 import { ParticipantMedia, type Direction, type ProducerEntry } from './ParticipantMedia.ts';
 import type { PeerConnection } from './PeerConnection.ts';
 import { RoomMedia } from './RoomMedia.ts';
+import type { AdmissionLedger, AdmissionRecord } from './AdmissionLedger.ts';
 
 /** A producer of the room with its owner, for recording. */
 export interface RoomProducer {
@@ -87,6 +88,8 @@ export interface RoomDeps {
   onClosed: () => void;
   /** Joins, leaves, lobby decisions and the end of the visit go here. */
   audit: AuditSink;
+  /** Scale-out: admissions kept where another node can restore them after this one is lost. */
+  admissions?: AdmissionLedger;
 }
 
 /** How often network quality is recomputed and announced. */
@@ -139,6 +142,29 @@ export class Room {
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** Whether a participant with this id is in the room or its lobby. */
+  hasParticipant(peerId: string): boolean {
+    const p = this.#participants.get(peerId);
+    return p !== undefined && p.state.kind !== 'gone';
+  }
+
+  /** Consumers of everyone in the room (load reports). */
+  get consumerCount(): number {
+    let n = 0;
+    for (const pm of this.#media.values()) n += pm.consumers().length;
+    return n;
+  }
+
+  /** Who is in the room with their current resume tokens (to rebuild the admission ledger). */
+  admissionRecords(): AdmissionRecord[] {
+    const records: AdmissionRecord[] = [];
+    for (const p of this.#participants.values()) {
+      const resumeToken = p.resumeToken;
+      if (p.inRoom && resumeToken) records.push({ peerId: p.peerId, userId: p.identity.userId, role: p.identity.role, resumeToken });
+    }
+    return records;
   }
 
   /** The participant with this id, still in the room or its lobby. */
@@ -196,7 +222,7 @@ export class Room {
 
   // --- Membership ---------------------------------------------------------
 
-  join(identity: ParticipantIdentity, connection: PeerConnection, resume?: { peerId: string; resumeToken: string }): JoinResult {
+  join(identity: ParticipantIdentity, connection: PeerConnection, resume?: { peerId: string; resumeToken: string }): RoomJoinResult {
     this.#assertOpen();
     try {
       return resume ? this.#resume(identity, connection, resume) : this.#arrive(identity, connection);
@@ -207,7 +233,7 @@ export class Room {
     }
   }
 
-  #arrive(identity: ParticipantIdentity, connection: PeerConnection): JoinResult {
+  #arrive(identity: ParticipantIdentity, connection: PeerConnection): RoomJoinResult {
     // Checked before anything changes: entering needs a router.
     if (entersDirectly(identity.role)) this.#currentMedia();
 
@@ -226,6 +252,31 @@ export class Room {
     }
     this.#announceLobby();
     return { status: 'waiting', peerId: p.peerId, hostPresent: this.#hostPresent() };
+  }
+
+  /**
+   * Scale-out: a participant admitted to this visit on a node that was lost
+   * enters again under its old id, without the lobby (the admission ledger
+   * verified its resume token first). Media is set up from scratch.
+   */
+  restore(identity: ParticipantIdentity, connection: PeerConnection, peerId: string): AdmittedState {
+    this.#assertOpen();
+    try {
+      this.#currentMedia();
+      if (this.hasParticipant(peerId)) throw new InvalidStateError('this participant is already here; resume instead');
+    } catch (err) {
+      // A room opened for a restore that cannot happen must not linger.
+      this.#closeIfEmpty();
+      throw err;
+    }
+    for (const existing of [...this.#participants.values()]) {
+      if (existing.identity.userId === identity.userId) this.#depart(existing, 'replaced');
+    }
+    const p = new Participant(identity, connection, Date.now(), peerId);
+    this.#participants.set(p.peerId, p);
+    this.#log.info({ peerId, userId: identity.userId, role: identity.role }, 'participant restored after its node was lost');
+    this.#audit(p, 'room.joined', { peerId, entered: 'room', restored: true });
+    return this.#admit(p);
   }
 
   admit(byPeerId: string, peerId: string): void {
@@ -313,6 +364,8 @@ export class Room {
     this.#media.clear();
     this.#routerMedia?.close();
     this.#log.info({ reason }, 'room closed');
+    // A room that moves keeps its admissions: they let its participants in on the new node.
+    if (reason !== 'room_moved') this.#deps.admissions?.closed(this.id);
     this.observer.emit('close', reason);
     this.#deps.onClosed();
   }
@@ -488,15 +541,17 @@ export class Room {
     clearTimeout(this.#graceTimers.get(p.peerId));
     this.#graceTimers.delete(p.peerId);
     this.#log.info({ peerId: p.peerId }, 'participant resumed');
+    this.#deps.admissions?.admitted(this.id, { peerId: p.peerId, userId: p.identity.userId, role: p.identity.role, resumeToken: token });
     // Consumers for what started while it was away.
     this.#consumeAll(p);
     return this.#admittedState(p, token, true);
   }
 
-  #admit(p: Participant): JoinResult {
+  #admit(p: Participant): AdmittedState {
     const token = p.admit();
     this.#media.set(p.peerId, new ParticipantMedia());
     this.#log.info({ peerId: p.peerId }, 'participant admitted');
+    this.#deps.admissions?.admitted(this.id, { peerId: p.peerId, userId: p.identity.userId, role: p.identity.role, resumeToken: token });
     this.#deps.repository.recordAttendance(this.id, p.identity.userId, p.identity.role).catch((err: unknown) => {
       this.#log.error({ err: { message: (err as Error).message }, peerId: p.peerId }, 'attendance not stored');
     });
@@ -535,6 +590,7 @@ export class Room {
     this.#receiveScores.delete(p.peerId);
     p.leave(reason);
     this.#participants.delete(p.peerId);
+    if (wasInRoom) this.#deps.admissions?.departed(this.id, p.peerId);
     if (this.#activeSpeaker === p.peerId) this.#setActiveSpeaker(null);
     this.#log.info({ peerId: p.peerId, reason }, 'participant left');
     this.#audit(p, 'room.left', { peerId: p.peerId, reason, from: wasInRoom ? 'room' : 'lobby' });
@@ -558,6 +614,7 @@ export class Room {
     clearInterval(this.#qualityTimer);
     this.#routerMedia?.close();
     this.#log.info('room empty; closed');
+    this.#deps.admissions?.closed(this.id);
     this.observer.emit('close', 'empty');
     this.#deps.onClosed();
   }

@@ -86,8 +86,12 @@ export class AuditRepository {
   }
 
   /** The newest entry of one action, if any. */
-  async lastOf(action: string): Promise<AuditEntry | null> {
-    const r = await this.#db.query<Row>('SELECT * FROM audit_log WHERE action = $1 ORDER BY seq DESC LIMIT 1', [action]);
+  /** The latest entry of an action, optionally only among those whose details contain `details`. */
+  async lastOf(action: string, details?: Record<string, string>): Promise<AuditEntry | null> {
+    const r = await this.#db.query<Row>(
+      'SELECT * FROM audit_log WHERE action = $1 AND ($2::jsonb IS NULL OR details @> $2::jsonb) ORDER BY seq DESC LIMIT 1',
+      [action, details ? JSON.stringify(details) : null],
+    );
     return r.rows[0] ? entryFrom(r.rows[0]) : null;
   }
 

@@ -110,7 +110,7 @@ function recordingFrom(r: Row): StoredRecording {
   };
 }
 
-function segmentFrom(r: Row): StoredSegment {
+export function segmentFrom(r: Record<string, unknown>): StoredSegment {
   return {
     seq: Number(r['seq']),
     trackId: r['track_id'] as string,
@@ -263,11 +263,12 @@ export class RecordingRepository {
 
   // --- tracks ----------------------------------------------------------------
 
-  async addTrack(recordingId: string, t: TrackRow): Promise<void> {
+  /** `series`: which series of the recording the track belongs to (1 unless the recording moved between nodes). */
+  async addTrack(recordingId: string, t: TrackRow, series = 1): Promise<void> {
     await this.#db.query(
-      `INSERT INTO recording_tracks (recording_id, track_id, user_id, role, source, kind, codec, container, start_offset_ms)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-      [recordingId, t.trackId, t.userId, t.role, t.source, t.kind, t.codec, t.container, t.startOffsetMs],
+      `INSERT INTO recording_tracks (recording_id, track_id, user_id, role, source, kind, codec, container, start_offset_ms, series)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+      [recordingId, t.trackId, t.userId, t.role, t.source, t.kind, t.codec, t.container, t.startOffsetMs, series],
     );
   }
 

@@ -38,12 +38,17 @@ export function roomHandlers({ socket, clock, log }: ConnectionContext, rooms: R
       if (binding.stillPresent()) throw new InvalidStateError('this connection has already joined');
       // Real-name rule: who may enter, under which name, is the gate's answer.
       const admission = await gate.admit(identity, identity.roomId);
-      const room = await rooms.room(identity.roomId);
-      const result = room.join(
-        { userId: identity.userId, role: identity.role, displayName: admission.displayName },
-        connection,
-        resume,
-      );
+      const entry = await rooms.enter(identity.roomId);
+      // Scale-out: the room lives on another node; the client goes there.
+      if (entry.kind === 'elsewhere') {
+        log.info({ roomId: identity.roomId, node: entry.node.nodeId }, 'room lives on another node; redirecting');
+        return { status: 'redirect', node: entry.node };
+      }
+      const { room } = entry;
+      const participant = { userId: identity.userId, role: identity.role, displayName: admission.displayName };
+      // Scale-out: a participant of a node that was lost, back with its resume token.
+      const restoring = resume !== undefined && !room.hasParticipant(resume.peerId) && (await rooms.mayRestore(room.id, resume, participant));
+      const result = restoring ? room.restore(participant, connection, resume.peerId) : room.join(participant, connection, resume);
       const peerId = result.status === 'admitted' ? result.self.peerId : result.peerId;
       binding.set({ room, peerId });
       log.info({ roomId: room.id, peerId, status: result.status }, 'joined room');
