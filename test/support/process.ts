@@ -17,12 +17,18 @@ export interface RunningProcess {
   waitFor(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
 }
 
-export function runNode(script: string, args: string[], env: Record<string, string>): RunningProcess {
+/**
+ * `detached`: the process leads its own process group, so that the test can
+ * take it down with everything it started (media workers, ffmpeg) at once,
+ * as when a machine dies.
+ */
+export function runNode(script: string, args: string[], env: Record<string, string>, options: { detached?: boolean } = {}): RunningProcess {
   const child = spawn(process.execPath, [path.join(ROOT, script), ...args], {
     cwd: ROOT,
     // A clean environment: only what the test gives, plus PATH and HOME.
     env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/root', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: options.detached ?? false,
   });
   let out = '';
   let err = '';

@@ -10,6 +10,7 @@ import { FakeMediaStreamTrack } from 'fake-mediastreamtrack';
 import type { Ack } from '../../server/protocol/ack.ts';
 import type { AdmittedState, ConsumerInfo, JoinResult, MediaSource } from '../../server/protocol/room.ts';
 import type { RequestName, RequestPayload, ResponseData, ServerToClientEvents } from '../../server/protocol/socketEvents.ts';
+import { io as ioClient } from 'socket.io-client';
 import { connectSocket, socketClient, type ClientSocket, type TestServer } from './server.ts';
 
 export class RequestFailed extends Error {
@@ -44,6 +45,26 @@ export class RoomClient {
       if (event === 'room:admitted') this.admitted = payload as AdmittedState;
       for (const w of this.#waiters.splice(0)) w();
     });
+  }
+
+  /**
+   * A client of a server in another process (scale-out tests): `url` is a
+   * node's base URL, possibly with a path (its signaling is at `<url>/socket.io`).
+   */
+  static async connectTo(url: string, ca: string, token: string): Promise<RoomClient> {
+    const u = new URL(url);
+    const socket: ClientSocket = ioClient(u.origin, {
+      path: `${u.pathname.replace(/\/+$/, '')}/socket.io`,
+      auth: { token },
+      transports: ['websocket'],
+      ca,
+      autoConnect: false,
+      reconnection: false,
+      forceNew: true,
+    });
+    const result = await connectSocket(socket);
+    if (!result.connected) throw new Error(`connect refused: ${JSON.stringify(result.data)}`);
+    return new RoomClient(socket);
   }
 
   static async connect(server: TestServer, token: string): Promise<RoomClient> {
