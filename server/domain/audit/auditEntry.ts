@@ -31,6 +31,7 @@ export const AUDIT_ACTIONS = [
   'key.data_key_wrapped',
   'key.data_key_unwrapped',
   'key.data_key_destroyed',
+  'key.unwrapped',
   // Configuration
   'config.loaded',
   'config.changed',
