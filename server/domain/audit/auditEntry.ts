@@ -25,6 +25,7 @@ export const AUDIT_ACTIONS = [
   'recording.stopped',
   'recording.finalized',
   'recording.legal_hold',
+  'recording.classified',
   'recording.destroyed',
   // Keys
   'key.registered',
@@ -73,6 +74,7 @@ export const AUDIT_ACTIONS = [
   'playback.play_ended',
   'playback.break_glass',
   'playback.break_glass_reviewed',
+  'playback.break_glass_review_overdue',
 ] as const;
 
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
