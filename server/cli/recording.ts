@@ -83,6 +83,7 @@ try {
         process.stdout.write(`OK: ${manifest.segments.length} segments in ${manifest.tracks.length} tracks verified (signature, hash chain, SHA-256); status ${manifest.status}\n`);
       } else {
         if (!values.out) fail(`export needs --out <file.webm>\n${usage}`);
+        if (!(await repository.get(id))) fail(`no recording ${id}`, 1);
         const out = path.resolve(values.out);
         // Ctrl-C or a stop signal aborts the export, which then removes its
         // plaintext (temporary files and the partial output) before exiting.
@@ -90,7 +91,7 @@ try {
         const onSignal = () => abort.abort(new Error('export interrupted; no plaintext left behind'));
         process.once('SIGINT', onSignal);
         process.once('SIGTERM', onSignal);
-        const { tracks } = await archive.export(id, out, { signal: abort.signal });
+        // In the trail before the key is unwrapped: an export that fails or is cut short still used it.
         await new AuditTrail({ db, log }).append({
           action: 'key.data_key_unwrapped',
           actor: process.env['USER'] ? `operator:${process.env['USER']}` : 'operator',
@@ -98,6 +99,7 @@ try {
           flagged: true,
           details: { purpose: 'export', via: 'cli' },
         });
+        const { tracks } = await archive.export(id, out, { signal: abort.signal });
         process.stderr.write(`exported ${tracks.length} tracks to ${out} (plaintext: keep it under the hospital's control)\n`);
       }
       break;

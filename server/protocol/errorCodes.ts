@@ -26,6 +26,11 @@ export const ERROR_CODES = [
   'GRANT_EXPIRED',
   'GRANT_REVOKED',
   'GRANT_EXHAUSTED',
+  // A play session's media without the session's cookie (403), or without a single byte range (400)
+  'PLAY_COOKIE_REQUIRED',
+  'RANGE_REQUIRED',
+  // A second break-glass access by the same person to the same recording while one is open (409)
+  'BREAK_GLASS_OPEN',
   // Rules of internet diagnosis
   'PRACTITIONER_NOT_VERIFIED',
   'DEPARTMENT_NOT_COVERED',

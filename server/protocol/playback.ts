@@ -79,14 +79,22 @@ export interface PlaybackRequestView {
   };
 }
 
+/**
+ * A play session, as `POST /api/playback-requests/:id/plays` answers it. The
+ * same response sets an HttpOnly cookie scoped to the session's path: the
+ * URLs below work only together with it, i.e. from the page that started
+ * the session.
+ */
 export interface PlayStart {
   sessionId: string;
-  /** Same-origin URL for the <video> element; carries a one-session capability. */
+  /** Same-origin URL for the <video> element; carries a one-session capability. Byte ranges only (206, at most 2 MiB each). */
   mediaUrl: string;
-  /** Server-sent events: `revoked`, `expired`. */
+  /** Server-sent events: `revoked`, `expired`, `ended` (closed, idle, or its lifetime is over). */
   eventsUrl: string;
   contentType: string;
   bytes: number;
+  /** The session ends at this time at the latest (a multiple of the recording's length, never after the grant). */
+  sessionEndsAt: string;
   watermark: { name: string; userId: string; requestId: string };
   grant: { expiresAt: string; playsUsed: number; maxPlays: number };
 }

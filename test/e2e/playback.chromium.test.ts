@@ -137,7 +137,17 @@ describe('Chromium: tiered approval and watermarked playback of a recording', fu
 
     const watermark = viewer.getByTestId('watermark');
     expect(await watermark.isVisible()).to.equal(true);
-    expect(await watermark.textContent()).to.include('孙质控 · qc-sun');
+    // The viewer, and the time now (the browser's clock, HH:MM): painted afresh every second.
+    const clock = (msAgo: number) =>
+      viewer.evaluate((ago) => {
+        const d = new Date(Date.now() - ago);
+        return `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`;
+      }, msAgo);
+    const earliest = await clock(2000);
+    const marked = (await watermark.textContent()) ?? '';
+    const latest = await clock(0);
+    expect(marked).to.include('孙质控 · qc-sun');
+    expect([earliest, latest].some((hhmm) => marked.includes(`${hhmm}:`)), `watermark “${marked.slice(0, 80)}” shows ${earliest} or ${latest}`).to.equal(true);
     const video = viewer.getByTestId('player-video');
     expect(await video.getAttribute('controlslist')).to.include('nodownload');
     expect(await viewer.locator('.player-info').textContent()).to.include('已用 1 次，共 3 次');
@@ -192,6 +202,30 @@ describe('Chromium: tiered approval and watermarked playback of a recording', fu
     expect(await tier.textContent()).to.include('周主任');
     expect(await tier.textContent()).to.include('目的不明确，请补充具体事由');
     expect(await denied.getByTestId('play').count()).to.equal(0);
+  });
+
+  it('medical records staff add a sensitive category to a recording from the reviewer console, and the catalogue shows it', async () => {
+    const records = await signIn({ role: 'records_staff', userId: 'rs-lin', displayName: '林病案' });
+    await records.goto(`${server.url}/review`);
+    const row = records.locator(`tr[data-recording-id="${recordingId}"]`);
+    await row.getByTestId('classify').click();
+    const form = records.getByTestId('classify-form');
+    // The department is on record: only categories can be added.
+    expect(await form.locator('select').count()).to.equal(0);
+    await form.getByRole('button', { name: '保存分类' }).click();
+    await form.getByText('请至少勾选一个类别或选择科室。').waitFor();
+    await form.getByLabel('未成年人').check();
+    await records.screenshot({ path: screenshotPath('playback-classify') });
+    await form.getByRole('button', { name: '保存分类' }).click();
+    await form.waitFor({ state: 'detached' });
+    await row.getByText('未成年人').waitFor();
+    const stored = await server.db.query<{ categories: unknown }>('SELECT categories FROM recordings WHERE recording_id = $1', [recordingId]);
+    expect(stored.rows[0]!.categories).to.deep.equal(['minor']);
+    // A quality reviewer has no such control.
+    const reviewerPage = await signIn(reviewer);
+    await reviewerPage.goto(`${server.url}/review`);
+    await reviewerPage.locator(`tr[data-recording-id="${recordingId}"]`).waitFor();
+    expect(await reviewerPage.locator(`tr[data-recording-id="${recordingId}"]`).getByTestId('classify').count()).to.equal(0);
   });
 
   it('development sign-in takes a department and positions for back-office staff and opens their work page', async () => {

@@ -2,11 +2,24 @@
  * `npm run audit -- verify | export`: an auditor checks the trail of a
  * stopped server. Every kind of tampering is named where it happened.
  */
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
+import forge from 'node-forge';
+import { loadConfig } from '../../server/config/index.ts';
+import { checkpointKey } from '../../server/domain/audit/AuditTrail.ts';
+import { SIGNATURE_ALGORITHM } from '../../server/domain/recordings/manifest.ts';
+import { MANIFEST_KEY_FILE } from '../../server/pki/ManifestSigner.ts';
+import { publicKeyFingerprint } from '../../server/pki/keyFiles.ts';
+import { signCanonical } from '../../server/pki/signatures.ts';
 import { PgliteDatabase } from '../../server/storage/db/PgliteDatabase.ts';
+import { openObjectStore } from '../../server/storage/objects/index.ts';
+import { AuditRepository } from '../../server/storage/repositories/AuditRepository.ts';
+import { KeyRegistry } from '../../server/storage/repositories/KeyRegistry.ts';
 import { runNode } from '../support/process.ts';
+import { recordVisit } from '../support/recordedVisit.ts';
+import { RoomFixture } from '../support/roomFixture.ts';
 import { startTestServer, tempDir } from '../support/server.ts';
 
 describe('audit verify and export (CLI)', function () {
@@ -93,6 +106,73 @@ describe('audit verify and export (CLI)', function () {
     expect(r.out).to.match(/\(truncated\): the trail ends at #\d+, but a signed checkpoint/);
   });
 
+  /** A key pair nobody pinned, as someone who rewrote the trail would make one. */
+  function forgedKey() {
+    const pair = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const publicKeyPem = pair.publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    const privateKey = forge.pki.privateKeyFromPem(pair.privateKey.export({ type: 'pkcs1', format: 'pem' }).toString()) as forge.pki.rsa.PrivateKey;
+    return { publicKeyPem, privateKey, keyId: publicKeyFingerprint(publicKeyPem).slice(0, 16) };
+  }
+
+  /** Replaces the checkpoint of the chain's head with one signed by `signer` (the object store is outside the database). */
+  async function forgeCheckpoint(dir: string, signer: { keyId: string; privateKey: forge.pki.rsa.PrivateKey }): Promise<string> {
+    const db = await PgliteDatabase.open(path.join(dir, 'pglite'));
+    const head = (await new AuditRepository(db).head())!;
+    await db.close();
+    const objects = await openObjectStore(loadConfig({ env: {}, overrides: { dataDir: dir } }));
+    try {
+      const body = { format: 'huizhen-audit-checkpoint/1', seq: head.seq, hash: head.hash, at: new Date().toISOString() };
+      await objects.store.put(checkpointKey(head.seq), Buffer.from(JSON.stringify({ ...body, signature: signCanonical(body, signer) })), { contentType: 'application/json' });
+    } finally {
+      await objects.store.close();
+      await objects.embedded?.close();
+    }
+    return checkpointKey(head.seq);
+  }
+
+  it('trusts only the pinned manifest-signing key: a forged key registered in the database, and its checkpoint, are reported', async () => {
+    // A new key registered beside the server's, signing the checkpoint of the head.
+    const added = forgedKey();
+    const dir = await copyWith((db) =>
+      new KeyRegistry(db).register({ keyId: added.keyId, purpose: 'manifest-signing', algorithm: SIGNATURE_ALGORITHM, publicKeyPem: added.publicKeyPem }).then(() => undefined),
+    );
+    const forgedAt = await forgeCheckpoint(dir, added);
+    const r = await audit(dir, 'verify');
+    expect(r.code, r.out).to.equal(1);
+    expect(r.out).to.include(`BROKEN: the key registry's manifest-signing key ${added.keyId} is not the pinned key`);
+    expect(r.out).to.include(`BROKEN: checkpoint ${forgedAt} does not verify with the pinned key`);
+
+    // The server's own registry row swapped for another key, under the server's key id.
+    const swapped = forgedKey();
+    const realKeyId = publicKeyFingerprint(crypto.createPublicKey(fs.readFileSync(path.join(original, 'keys', MANIFEST_KEY_FILE), 'utf8')).export({ type: 'spki', format: 'pem' }).toString()).slice(0, 16);
+    const dir2 = await copyWith((db) => db.query(`UPDATE key_registry SET public_key_pem = $1 WHERE key_id = $2`, [swapped.publicKeyPem, realKeyId]).then(() => undefined));
+    await forgeCheckpoint(dir2, { keyId: realKeyId, privateKey: swapped.privateKey });
+    const r2 = await audit(dir2, 'verify');
+    expect(r2.code, r2.out).to.equal(1);
+    expect(r2.out).to.include(`BROKEN: the key registry's manifest-signing key ${realKeyId} is not the pinned key`);
+    expect(r2.out).to.match(/BROKEN: checkpoint \S+ does not verify with the pinned key/);
+  });
+
+  it('takes the pinned key from --public-key: the server\u2019s public key verifies, another one does not', async () => {
+    const dir = await copyWith();
+    const serverKey = path.join(dir, 'manifest-signing.pub.pem');
+    fs.writeFileSync(serverKey, crypto.createPublicKey(fs.readFileSync(path.join(dir, 'keys', MANIFEST_KEY_FILE), 'utf8')).export({ type: 'spki', format: 'pem' }).toString());
+    // The auditor has no private key at all.
+    fs.rmSync(path.join(dir, 'keys', MANIFEST_KEY_FILE));
+    const ok = await audit(dir, 'verify', '--public-key', serverKey);
+    expect(ok.code, ok.out + ok.err).to.equal(0);
+    expect(ok.out).to.match(/1 signed checkpoint\(s\) agree/);
+    const other = path.join(dir, 'other.pub.pem');
+    fs.writeFileSync(other, forgedKey().publicKeyPem);
+    const bad = await audit(dir, 'verify', '--public-key', other);
+    expect(bad.code).to.equal(1);
+    expect(bad.out).to.match(/BROKEN: the key registry's manifest-signing key \S+ is not the pinned key/);
+    expect(bad.out).to.match(/does not verify with the pinned key/);
+    const none = await audit(dir, 'verify');
+    expect(none.code, 'no key to pin').to.equal(2);
+    expect(none.err).to.match(/--public-key/);
+  });
+
   it('exports every entry as JSON Lines', async () => {
     const dir = await copyWith();
     const out = path.join(dir, 'audit.jsonl');
@@ -103,5 +183,51 @@ describe('audit verify and export (CLI)', function () {
     expect(lines.map((l) => l.seq)).to.deep.equal(lines.map((_, i) => i + 1));
     expect(lines[1]!.prevHash).to.equal(lines[0]!.hash);
     expect(lines.filter((l) => l.action === 'room.joined')).to.have.length(8);
+  });
+});
+
+describe('recording export (CLI)', function () {
+  this.timeout(120_000);
+  const fx = new RoomFixture('cli-export');
+  let dataDir = '';
+  let recordingId = '';
+
+  before(async () => {
+    dataDir = tempDir();
+    const server = await startTestServer({ dataDir });
+    try {
+      fx.use(server);
+      recordingId = (await recordVisit(fx, { seconds: 2, department: 'cardiology' })).recordingId;
+      fx.closeAll();
+      // One segment lost from storage: the export fails part-way.
+      for await (const o of server.objectStore.list(`recordings/${recordingId}/`)) {
+        if (o.key.endsWith('.seg')) {
+          await server.objectStore.delete(o.key);
+          break;
+        }
+      }
+    } finally {
+      await server.close();
+    }
+  });
+  after(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+
+  it('records the use of the recording\u2019s key before exporting, so that a failed export is in the trail too', async () => {
+    const out = path.join(dataDir, 'out.webm');
+    const p = runNode('server/cli/recording.ts', ['export', recordingId, '--out', out], { HUIZHEN_DATA_DIR: dataDir, USER: 'auditor-wang' });
+    expect(await p.exited, p.stderr()).to.equal(1);
+    expect(p.stderr()).to.match(/^Failed: /m);
+    expect(fs.existsSync(out), 'no plaintext left behind').to.equal(false);
+    const unknown = runNode('server/cli/recording.ts', ['export', 'rec-nonexistent', '--out', out], { HUIZHEN_DATA_DIR: dataDir });
+    expect(await unknown.exited).to.equal(1);
+    const db = await PgliteDatabase.open(path.join(dataDir, 'pglite'));
+    try {
+      const audit = new AuditRepository(db);
+      const unwraps = (await audit.forSubject(`recording:${recordingId}`)).filter((e) => e.action === 'key.data_key_unwrapped');
+      expect(unwraps.map((e) => [e.actor, e.flagged, e.details['purpose'], e.details['via']])).to.deep.equal([['operator:auditor-wang', true, 'export', 'cli']]);
+      expect(await audit.forSubject('recording:rec-nonexistent')).to.deep.equal([]);
+    } finally {
+      await db.close();
+    }
   });
 });

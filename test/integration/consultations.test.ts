@@ -122,6 +122,9 @@ describe('consultation workflow and the rules of internet diagnosis', function (
       const ca = await server.directory.repository.institutionCa('qx-county');
       expect(cert.checkIssued(new crypto.X509Certificate(ca!.certificatePem))).to.equal(true);
       expect(cert.verify(new crypto.X509Certificate(ca!.certificatePem).publicKey)).to.equal(true);
+      // Opening the institution's CA key to issue it is in the audit trail: who, which key, what for.
+      const caUses = (await server.audit.repository.forSubject('institution:qx-county')).filter((e) => e.action === 'key.unwrapped');
+      expect(caUses.map((e) => [e.actor, e.details['key'], e.details['purpose'], e.details['practitionerId']])).to.deep.include(['adm-qx', 'institution_ca', 'issue_certificate', 'dr-new']);
       // The identity document number itself is never stored.
       const row = await server.db.query<{ id_document: unknown }>('SELECT id_document FROM practitioners WHERE practitioner_id = $1', ['dr-new']);
       expect(JSON.stringify(row.rows[0]!.id_document)).not.to.include('330102198801011234');
@@ -197,6 +200,9 @@ describe('consultation workflow and the rules of internet diagnosis', function (
         'consultation.viewed:full',
         'consultation.document_viewed:discharge_summary',
       ]);
+      // Opening the sealed document's key is audited too (identifiers only).
+      const keyUses = (await server.audit.repository.forSubject(`consultation:${id}`)).filter((e) => e.action === 'key.unwrapped');
+      expect(keyUses.map((e) => [e.actor, e.details['key'], e.details['purpose'], e.details['documentId']])).to.deep.equal([['dr-zhang', 'document', 'view_document', docId]]);
     });
   });
 
@@ -268,6 +274,11 @@ describe('consultation workflow and the rules of internet diagnosis', function (
       const signed = await call('expert', 'POST', `/api/consultations/${id}/opinion`, { opinion: '考虑稳定型心绞痛，建议继续阿司匹林联合他汀治疗。', recommendations: '一月后复诊，必要时冠脉造影。' });
       expect(signed.status, signed.text).to.equal(200);
       expect(signed.json.opinion).to.include({ verified: true, expertName: '张教授' });
+      // The expert's signing key was opened for this signature, and that is in the audit trail.
+      const serial = (await server.directory.repository.practitioner('dr-zhang'))!.certificateSerial;
+      const keyUses = (await server.audit.repository.forSubject('practitioner:dr-zhang')).filter((e) => e.action === 'key.unwrapped');
+      expect(keyUses.at(-1)?.actor).to.equal('dr-zhang');
+      expect(keyUses.at(-1)?.details).to.deep.equal({ key: 'practitioner_signing', purpose: 'huizhen-consultation-opinion/1', certificateSerial: serial });
       const verify = async () => (await call('countyDoctor', 'GET', `/api/consultations/${id}/opinion/verify`)).json.verified as boolean;
       expect(await verify()).to.equal(true);
 

@@ -29,6 +29,14 @@ describe('playback approval policy (recordings-config/approval.jsonc)', () => {
     expect(tiersFor(policy, ['infectious_disease']).map((t) => t.id)).to.deep.equal(['department_head', 'medical_affairs']);
     expect(tiersFor(policy, [])[0]?.sameDepartment).to.equal(true);
     expect(policy.grant.maxPlays).to.be.at.least(1);
+    expect(policy.playSession).to.deep.equal({ idleMinutes: 10, lifetimeFactor: 2, lifetimeSlackMinutes: 15 });
+  });
+
+  it('gives play sessions an idle time and a lifetime of at least the recording’s length', () => {
+    expect(problemsOf(shipped.replace('"lifetimeFactor": 2', '"lifetimeFactor": 0.5')).join('\n')).to.match(/playSession\.lifetimeFactor/);
+    expect(problemsOf(shipped.replace('"idleMinutes": 10', '"idleMinutes": 0')).join('\n')).to.match(/playSession\.idleMinutes/);
+    // A policy file without the section gets the defaults.
+    expect(problemsOf(shipped.replace(/"playSession": \{[^}]*\},/, ''))).to.deep.equal([]);
   });
 
   it('refuses tiers that reference unknown categories or repeat, naming the setting', () => {

@@ -10,6 +10,9 @@
  *   of the <video>.
  * - When the grant is revoked or runs out the server says so on the events
  *   stream (and cuts the media); the player stops at once and says why.
+ * - The media, events and end-of-session URLs work only with the HttpOnly
+ *   cookie the start of the session set (same origin: <video>, EventSource
+ *   and fetch send it); the media comes in byte ranges of at most 2 MiB.
  * - Leaving the page ends the play session (DELETE, keepalive).
  */
 import type { PlaybackRequestView, PlayStart } from '../../../server/protocol/playback.ts';
@@ -147,8 +150,11 @@ function playerScreen(initial: PlaybackRequestView, userId: string): void {
       (play) => {
         const events = new EventSource(play.eventsUrl);
         for (const type of ['revoked', 'expired', 'ended'] as const) events.addEventListener(type, () => stop(type));
-        const msLeft = new Date(play.grant.expiresAt).getTime() - Date.now();
-        current = { play, events, expiry: setTimeout(() => stop('expired'), Math.min(Math.max(msLeft, 0), 2 ** 31 - 1)) };
+        // The server ends the session (and says so on the events stream); this stops the picture even if that word is lost.
+        const grantEnd = new Date(play.grant.expiresAt).getTime();
+        const sessionEnd = Math.min(new Date(play.sessionEndsAt).getTime(), grantEnd);
+        const msLeft = sessionEnd - Date.now();
+        current = { play, events, expiry: setTimeout(() => stop(sessionEnd >= grantEnd ? 'expired' : 'ended'), Math.min(Math.max(msLeft, 0), 2 ** 31 - 1)) };
         startPanel.hidden = true;
         stopOverlay.hidden = true;
         showView(view, play.grant);

@@ -2,12 +2,14 @@
  * Recording review (`/review`), for back-office staff: the catalogue of
  * consultation recordings (what may be seen without approval), playback
  * requests with purpose and case reference, break-glass access for the duty
- * director, and the requester's own requests with their tier-by-tier
- * progress, grant and plays. Lists refresh every few seconds.
+ * director, the requester's own requests with their tier-by-tier
+ * progress, grant and plays, and for medical records staff the after-the-fact
+ * classification of a recording (add sensitive categories, set a missing
+ * department). Lists refresh every few seconds.
  */
 import type { PlaybackRequestView, RecordingSummary } from '../../../server/protocol/playback.ts';
 import { api, isBackOffice, session, type StoredSession } from '../api.ts';
-import { categoryName, departmentName, errorText, formatDateTime, formatDuration, t, tf } from '../i18n.ts';
+import { DEPARTMENTS, SENSITIVE_CATEGORIES, categoryName, departmentName, errorText, formatDateTime, formatDuration, t, tf } from '../i18n.ts';
 import {
   LiveList,
   breakGlassState,
@@ -28,6 +30,8 @@ import { errorMessage, h, layout, mount, notice } from '../ui.ts';
 /** Roles that may ask for playback (recordings-config/approval.jsonc `requesterRoles`; the server decides). */
 const REQUESTER_ROLES = ['quality_reviewer', 'records_staff'];
 const BREAK_GLASS_POSITION = 'duty_director';
+/** Who classifies recordings after the fact (the server decides). */
+const CLASSIFIER_ROLES = ['records_staff'];
 
 const open = (r: PlaybackRequestView) => r.status === 'pending' || r.status === 'granted';
 const cardId = (requestId: string) => `request-${requestId}`;
@@ -40,6 +44,7 @@ export function reviewPage(): void {
   }
   const mayRequest = REQUESTER_ROLES.includes(who.role);
   const mayBreakGlass = (who.positions ?? []).includes(BREAK_GLASS_POSITION);
+  const mayClassify = CLASSIFIER_ROLES.includes(who.role);
 
   const messages = h('div', { class: 'messages', 'aria-live': 'polite' });
   const say = (kind: 'ok' | 'error' | 'info', text: string) => messages.replaceChildren(notice(kind, text));
@@ -90,6 +95,10 @@ export function reviewPage(): void {
       );
     } else if (playable && mayRequest) {
       actions.append(h('button', { type: 'button', class: 'small primary', 'data-testid': 'request-playback', onclick: () => requestDialog(r) }, t('requestPlayback')));
+    }
+    const more = SENSITIVE_CATEGORIES.some((c) => !r.categories.includes(c)) || r.department === null;
+    if (playable && mayClassify && more) {
+      actions.append(h('button', { type: 'button', class: 'small', 'data-testid': 'classify', onclick: () => classifyDialog(r) }, t('classify')));
     }
     if (playable && mayBreakGlass && !mineOpen) {
       actions.append(h('button', { type: 'button', class: 'small danger', 'data-testid': 'break-glass', onclick: () => breakGlassDialog(r) }, t('breakGlass')));
@@ -208,6 +217,61 @@ export function reviewPage(): void {
         await refresh.now();
       },
     });
+
+  /** Medical records: add categories (only those not on it yet) and, when none is recorded, the department. */
+  const classifyDialog = (r: RecordingSummary) => {
+    const error = h('div', { 'aria-live': 'assertive' });
+    const boxes = SENSITIVE_CATEGORIES.filter((c) => !r.categories.includes(c)).map((c) => h('input', { type: 'checkbox', value: c, name: 'category' }));
+    const department =
+      r.department === null
+        ? h('select', { id: 'classify-department', name: 'department' }, h('option', { value: '' }, t('classifyChooseDepartment')), ...DEPARTMENTS.map((d) => h('option', { value: d }, departmentName(d))))
+        : null;
+    const submit = h('button', { type: 'submit', class: 'primary' }, t('classifySave'));
+    const dialog = h('dialog', { class: 'dialog', 'data-testid': 'classify-form', 'aria-labelledby': 'classify-title' });
+    const form = h(
+      'form',
+      { novalidate: true },
+      h('h2', { id: 'classify-title' }, t('classifyTitle')),
+      h('p', { class: 'notice info', role: 'note' }, t('classifyNote')),
+      recordingFacts(r),
+      h(
+        'div',
+        { class: 'dialog-fields' },
+        department ? h('label', { for: 'classify-department' }, t('classifyDepartment')) : null,
+        department,
+        boxes.length > 0
+          ? h('fieldset', { class: 'categories' }, h('legend', {}, t('classifyAddCategories')), ...boxes.map((box) => h('label', {}, box, categoryName(box.value))))
+          : null,
+      ),
+      error,
+      h('div', { class: 'buttons' }, submit, h('button', { type: 'button', onclick: () => dialog.close() }, t('cancel'))),
+    );
+    form.addEventListener('submit', (event) => {
+      event.preventDefault();
+      const addCategories = boxes.filter((b) => b.checked).map((b) => b.value);
+      const chosen = department?.value ?? '';
+      if (addCategories.length === 0 && chosen === '') {
+        error.replaceChildren(notice('error', t('classifyNothing')));
+        return;
+      }
+      submit.disabled = true;
+      api<RecordingSummary>('POST', `/api/recordings/${encodeURIComponent(r.recordingId)}/classification`, { addCategories, ...(chosen ? { department: chosen } : {}) }).then(
+        async () => {
+          dialog.close();
+          say('ok', t('classifyDone'));
+          await refresh.now();
+        },
+        (err: unknown) => {
+          submit.disabled = false;
+          error.replaceChildren(notice('error', errorMessage(err)));
+        },
+      );
+    });
+    dialog.append(form);
+    dialog.addEventListener('close', () => dialog.remove());
+    document.body.append(dialog);
+    dialog.showModal();
+  };
 
   // --- My requests ---------------------------------------------------------------
   const mineList = new LiveList<PlaybackRequestView>(

@@ -40,6 +40,19 @@ export const approvalPolicySchema = z
       hours: z.number().min(0.25).max(24 * 14),
       maxPlays: z.int().min(1).max(100),
     }),
+    /**
+     * A play session (one start of the player) ends after `idleMinutes`
+     * without a media request, and at the latest after the recording's
+     * duration × `lifetimeFactor` + `lifetimeSlackMinutes` (never after the
+     * grant). Applies to sessions opened after a change.
+     */
+    playSession: z
+      .strictObject({
+        idleMinutes: z.number().min(0.5).max(120).default(10),
+        lifetimeFactor: z.number().min(1).max(10).default(2),
+        lifetimeSlackMinutes: z.number().min(0).max(240).default(15),
+      })
+      .prefault({}),
     breakGlass: z.strictObject({
       position: identifier,
       hours: z.number().min(0.25).max(24),

@@ -26,6 +26,9 @@ import { checkMayDecide, holdsTier, separationConflict, type SeparationConflict 
 
 const HOUR_MS = 3600 * 1000;
 
+/** Who classifies recordings (categories, department): medical records, not the approvers whose tiers that decides. */
+const CLASSIFIER_ROLES = ['records_staff'] as const;
+
 export interface ApprovalServiceDeps {
   db: Database;
   repository: PlaybackRepository;
@@ -92,6 +95,57 @@ export class ApprovalService {
     return (await this.#deps.repository.catalog()).map(summary);
   }
 
+  /**
+   * Medical records staff classify a recording after the fact: they add
+   * sensitive categories (never remove one) and set the department when none
+   * is on record (never change one), so that the host's choice at recording
+   * start is not the last word. Audited. Requests already made keep the tiers
+   * they were made with, as with a policy change; the audit entry lists the
+   * open ones so that they can be revoked and asked for again.
+   */
+  async classify(identity: Identity, recordingId: string, input: { addCategories: readonly string[]; department?: string | undefined }): Promise<RecordingSummary> {
+    if (!(CLASSIFIER_ROLES as readonly string[]).includes(identity.role)) throw new ForbiddenError('Only medical records staff classify recordings.');
+    const known = Object.keys(this.#deps.policy.categories);
+    const unknown = input.addCategories.filter((c) => !known.includes(c));
+    if (unknown.length > 0) {
+      throw new ValidationError('invalid classification', [{ path: 'addCategories', message: `unknown categories: ${unknown.join(', ')} (known: ${known.join(', ')})` }]);
+    }
+    const after = await this.#deps.db.transaction(async (tx) => {
+      await this.#deps.repository.lockRecording(tx, recordingId);
+      const facts = await this.#facts(recordingId, tx);
+      if (facts.participants.has(identity.userId)) throw new ApprovalError('SEPARATION_OF_DUTIES', 'you took part in the recorded visit; you cannot classify its recording');
+      const added = [...new Set(input.addCategories)].filter((c) => !facts.categories.includes(c)).sort();
+      let departmentSet = false;
+      if (input.department !== undefined && input.department !== facts.department) {
+        if (facts.department !== null) throw new InvalidStateError(`the recording's department is on record (${facts.department}); it is never changed`);
+        departmentSet = true;
+      }
+      if (added.length === 0 && !departmentSet) return facts;
+      const categories = [...facts.categories, ...added].sort();
+      const department = departmentSet ? input.department! : facts.department;
+      await this.#deps.repository.classify(tx, recordingId, { categories, department });
+      await this.#deps.audit.append(
+        {
+          action: 'recording.classified',
+          actor: identity.userId,
+          actorRole: identity.role,
+          subject: `recording:${recordingId}`,
+          details: {
+            addedCategories: added,
+            categories,
+            departmentSet: departmentSet ? department : null,
+            // Made under the earlier classification; they keep their tiers.
+            openRequests: await this.#deps.repository.openOf(recordingId, tx),
+          },
+        },
+        tx,
+      );
+      return (await this.#deps.repository.recordingFacts(recordingId, tx))!;
+    });
+    this.#log.info({ recordingId, by: identity.userId }, 'recording classified');
+    return summary(after);
+  }
+
   // --- Requests ----------------------------------------------------------------
 
   async request(identity: Identity, input: { recordingId: string; purpose: string; caseReference: string }): Promise<PlaybackRequestView> {
@@ -105,7 +159,7 @@ export class ApprovalService {
     if (open) throw new InvalidStateError(`you already have an open request (${open.requestId}) for this recording`);
     const tiers = tiersFor(policy, facts.categories).map(snapshot);
     if (tiers.some((t) => t.sameDepartment) && !facts.department) {
-      throw new InvalidStateError('the recording has no department on record, so its department tier cannot approve; ask medical records to assign it');
+      throw new InvalidStateError('the recording has no department on record, so its department tier cannot approve; medical records staff can assign it (POST /api/recordings/:id/classification)');
     }
     const req: StoredRequest = {
       requestId: `pbr-${crypto.randomUUID()}`,
@@ -136,6 +190,7 @@ export class ApprovalService {
       reviewedAt: null,
       reviewOutcome: null,
       reviewComment: null,
+      reviewOverdueAt: null,
     };
     await this.#deps.db.transaction(async (tx) => {
       await repository.insert(tx, req);
@@ -246,7 +301,10 @@ export class ApprovalService {
     await this.#expireIfDue(requestId);
     await this.#deps.db.transaction(async (tx) => {
       const req = await this.#get(requestId, tx, true);
-      if (!this.#mayRevoke(identity, req)) throw new ForbiddenError('Only the requester, an approver of this request’s tiers or an administrator can revoke it.');
+      const facts = await this.#deps.repository.recordingFacts(req.recordingId, tx);
+      if (!this.#mayRevoke(identity, req, facts?.participants ?? new Set())) {
+        throw new ForbiddenError('Only the requester, an approver of this request’s tiers or an administrator who took no part in the recorded visit can revoke it.');
+      }
       const decisions = await this.#deps.repository.decisions(requestId, tx);
       transition(stateOf(req, decisions), { type: 'revoke' }, this.#now());
       await this.#deps.repository.update(tx, requestId, { status: 'revoked', endedBy: identity.userId, endReason: reason, decidedAt: req.decidedAt ?? this.#now() });
@@ -304,8 +362,16 @@ export class ApprovalService {
       reviewedAt: null,
       reviewOutcome: null,
       reviewComment: null,
+      reviewOverdueAt: null,
     };
     await this.#deps.db.transaction(async (tx) => {
+      // One open break-glass access per person and recording: checked under
+      // the recording's row lock, so two at once cannot both pass.
+      await this.#deps.repository.lockRecording(tx, recordingId);
+      const open = await this.#deps.repository.openBreakGlass(recordingId, identity.userId, now, tx);
+      if (open) {
+        throw new ApprovalError('BREAK_GLASS_OPEN', `your break-glass access ${open.requestId} to this recording is open until ${open.grantExpiresAt?.toISOString() ?? '?'}`);
+      }
       await this.#deps.repository.insert(tx, req);
       await this.#deps.audit.append(
         {
@@ -358,7 +424,23 @@ export class ApprovalService {
 
   // --- Plays ---------------------------------------------------------------------
 
-  /** Uses one play of the caller's grant; the request as it stands after. */
+  /**
+   * Whether the caller may start a play of this grant now (their own grant,
+   * granted, plays left), without using one: the playable file is prepared
+   * before a play is counted. With the recording's length, which bounds the
+   * play session (null when no end is on record).
+   */
+  async checkPlayable(identity: Identity, requestId: string): Promise<{ request: StoredRequest; recordingSeconds: number | null }> {
+    await this.#expireIfDue(requestId);
+    const req = await this.#get(requestId);
+    if (req.requesterId !== identity.userId) throw new ForbiddenError('This grant is for another viewer.');
+    transition(stateOf(req, []), { type: 'play' }, this.#now());
+    const facts = await this.#deps.repository.recordingFacts(req.recordingId);
+    const recordingSeconds = facts?.endedAt ? Math.max(0, (facts.endedAt.getTime() - facts.startedAt.getTime()) / 1000) : null;
+    return { request: req, recordingSeconds };
+  }
+
+  /** Uses one play of the caller's grant (checked again here); the request as it stands after. */
   async consumePlay(identity: Identity, requestId: string, audit: { sessionId: string }): Promise<StoredRequest> {
     await this.#expireIfDue(requestId);
     return this.#deps.db.transaction(async (tx) => {
@@ -405,12 +487,43 @@ export class ApprovalService {
 
   // --- Expiry --------------------------------------------------------------------
 
-  /** Marks requests and grants whose time has run out as expired (audited). */
-  async sweep(): Promise<string[]> {
-    const due = await this.#deps.repository.due(this.#now());
+  /**
+   * Marks requests and grants whose time has run out as expired (audited),
+   * and flags each break-glass access whose review is overdue (once).
+   */
+  async sweep(): Promise<{ expired: string[]; overdueReviews: string[] }> {
+    const now = this.#now();
     const expired: string[] = [];
-    for (const requestId of due) if (await this.#expireIfDue(requestId)) expired.push(requestId);
-    return expired;
+    for (const requestId of await this.#deps.repository.due(now)) if (await this.#expireIfDue(requestId)) expired.push(requestId);
+    const overdueReviews: string[] = [];
+    for (const requestId of await this.#deps.repository.reviewsOverdue(now)) if (await this.#flagReviewOverdue(requestId)) overdueReviews.push(requestId);
+    return { expired, overdueReviews };
+  }
+
+  /** Expires the grant (or request) now if its time is up; true when it did. A play session calls this when its grant ends. */
+  expireIfDue(requestId: string): Promise<boolean> {
+    return this.#expireIfDue(requestId);
+  }
+
+  async #flagReviewOverdue(requestId: string): Promise<boolean> {
+    return this.#deps.db.transaction(async (tx) => {
+      const req = await this.#deps.repository.get(requestId, tx, true);
+      const now = this.#now();
+      if (!req || req.kind !== 'break_glass' || req.reviewedAt || req.reviewOverdueAt || !req.reviewDueAt || req.reviewDueAt > now) return false;
+      await this.#deps.repository.update(tx, requestId, { reviewOverdueAt: now });
+      await this.#deps.audit.append(
+        {
+          action: 'playback.break_glass_review_overdue',
+          actor: 'system',
+          subject: `recording:${req.recordingId}`,
+          flagged: true,
+          details: { requestId, breakGlassBy: req.requesterId, reviewBy: req.reviewTier?.id ?? null, reviewDueAt: req.reviewDueAt.toISOString() },
+        },
+        tx,
+      );
+      this.#log.warn({ requestId, recordingId: req.recordingId }, 'break-glass review overdue');
+      return true;
+    });
   }
 
   async #expireIfDue(requestId: string): Promise<boolean> {
@@ -449,10 +562,7 @@ export class ApprovalService {
   /** One request, for the requester, the approvers of its tiers, or an administrator. */
   async view(identity: Identity, requestId: string): Promise<PlaybackRequestView> {
     const req = await this.#get(requestId);
-    const mayView =
-      req.requesterId === identity.userId ||
-      identity.role === 'institution_admin' ||
-      [...req.tiers, ...(req.reviewTier ? [req.reviewTier] : [])].some((t) => identity.positions.includes(t.position) && identity.role === 'approver');
+    const mayView = req.requesterId === identity.userId || identity.role === 'institution_admin' || this.#approverOf(identity, req);
     if (!mayView) throw new NotFoundError('no such playback request');
     return this.#view(identity, req);
   }
@@ -522,17 +632,23 @@ export class ApprovalService {
         decideTier,
         blockedReason: blocked?.message ?? null,
         blocked: blocked?.code ?? null,
-        revoke: (state.status === 'pending' || state.status === 'granted') && this.#mayRevoke(identity, req),
+        revoke: (state.status === 'pending' || state.status === 'granted') && this.#mayRevoke(identity, req, facts?.participants ?? new Set()),
         review: reviewable,
         play: state.status === 'granted' && req.requesterId === identity.userId && req.playsUsed < req.maxPlays,
       },
     };
   }
 
-  #mayRevoke(identity: Identity, req: StoredRequest): boolean {
-    if (req.requesterId === identity.userId || identity.role === 'institution_admin') return true;
-    const tiers = [...req.tiers, ...(req.reviewTier ? [req.reviewTier] : [])];
-    return identity.role === 'approver' && tiers.some((t) => identity.positions.includes(t.position));
+  /** Holds one of the request's tiers (or its review tier) for the request's department. */
+  #approverOf(identity: Identity, req: StoredRequest): boolean {
+    return [...req.tiers, ...(req.reviewTier ? [req.reviewTier] : [])].some((t) => holdsTier(identity, t, req.department));
+  }
+
+  /** The requester withdraws their own; an approver of its tiers or an administrator revokes, unless they took part in the recorded visit. */
+  #mayRevoke(identity: Identity, req: StoredRequest, participants: ReadonlySet<string>): boolean {
+    if (req.requesterId === identity.userId) return true;
+    if (participants.has(identity.userId)) return false;
+    return identity.role === 'institution_admin' || this.#approverOf(identity, req);
   }
 
   async #get(requestId: string, db?: Queryable, forUpdate = false): Promise<StoredRequest> {

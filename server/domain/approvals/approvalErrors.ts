@@ -1,7 +1,8 @@
 /**
  * Errors of the playback approval flow, each with its own code: the state
  * of a request does not allow the step (409), or the person may not take it
- * (403), or the grant does not allow playing (403).
+ * (403), or the grant does not allow playing (403), or a play session's
+ * media request lacks what binds it to the viewer (403) or a byte range (400).
  */
 import { HuizhenError } from '../../errors.ts';
 import type { ErrorCode } from '../../protocol/errorCodes.ts';
@@ -18,6 +19,9 @@ export type ApprovalErrorCode = Extract<
   | 'GRANT_EXPIRED'
   | 'GRANT_REVOKED'
   | 'GRANT_EXHAUSTED'
+  | 'PLAY_COOKIE_REQUIRED'
+  | 'RANGE_REQUIRED'
+  | 'BREAK_GLASS_OPEN'
   | 'INVALID_STATE'
 >;
 
@@ -33,6 +37,9 @@ const STATUS: Record<ApprovalErrorCode, number> = {
   GRANT_EXPIRED: 403,
   GRANT_REVOKED: 403,
   GRANT_EXHAUSTED: 403,
+  PLAY_COOKIE_REQUIRED: 403,
+  RANGE_REQUIRED: 400,
+  BREAK_GLASS_OPEN: 409,
 };
 
 export class ApprovalError extends HuizhenError {

@@ -27,12 +27,14 @@ export const AUDIT_ACTIONS = [
   'recording.resumed',
   'recording.handed_over',
   'recording.legal_hold',
+  'recording.classified',
   'recording.destroyed',
   // Keys
   'key.registered',
   'key.data_key_wrapped',
   'key.data_key_unwrapped',
   'key.data_key_destroyed',
+  'key.unwrapped',
   // Configuration
   'config.loaded',
   'config.changed',
@@ -74,6 +76,7 @@ export const AUDIT_ACTIONS = [
   'playback.play_ended',
   'playback.break_glass',
   'playback.break_glass_reviewed',
+  'playback.break_glass_review_overdue',
 ] as const;
 
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];

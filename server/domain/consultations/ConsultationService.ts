@@ -395,6 +395,7 @@ export class ConsultationService {
     const doc = (await this.repository.documents(c)).find((d) => d.documentId === documentId);
     if (!doc) throw new NotFoundError('no such document');
     const sealed = await this.#deps.store.getBuffer(doc.objectKey);
+    await this.#deps.audit.append({ action: 'key.unwrapped', actor: identity.userId, actorRole: identity.role, subject: `consultation:${id}`, details: { key: 'document', purpose: 'view_document', documentId } });
     const data = await openItem(this.#deps.kek, documentContext(doc.consultationId, doc.documentId), { sealed, key: doc.key });
     this.#deps.audit.record({ action: 'consultation.document_viewed', actor: identity.userId, actorRole: identity.role, subject: `consultation:${id}`, details: { documentId, kind: doc.kind } });
     return { doc, data };

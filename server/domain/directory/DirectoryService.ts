@@ -139,6 +139,7 @@ export class DirectoryService {
     const institution = (await this.repository.institution(p.institutionId))!;
     const caRow = await this.repository.institutionCa(p.institutionId);
     if (!caRow) throw new Error(`institution ${p.institutionId} has no CA`);
+    await this.#deps.audit.append({ action: 'key.unwrapped', actor: actorOf(by), actorRole: roleOf(by), subject: `institution:${p.institutionId}`, details: { key: 'institution_ca', purpose: 'issue_certificate', practitionerId } });
     const caKey = (await openItem(this.#deps.kek, caContext(p.institutionId), caRow.key)).toString();
     const issued = issuePersonCertificate(
       { certificatePem: caRow.certificatePem, privateKeyPem: caKey, publicKeyPem: '' },
@@ -202,6 +203,8 @@ export class DirectoryService {
     const p = await this.requireVerified(practitionerId);
     const sealed = await this.repository.practitionerKey(practitionerId);
     if (!sealed) throw new PractitionerNotVerifiedError('this practitioner has no signing key');
+    const format = (body as { format?: unknown } | null)?.format;
+    await this.#deps.audit.append({ action: 'key.unwrapped', actor: practitionerId, subject: `practitioner:${practitionerId}`, details: { key: 'practitioner_signing', purpose: typeof format === 'string' ? format : 'signature', certificateSerial: p.certificateSerial } });
     const pem = (await openItem(this.#deps.kek, practitionerContext(practitionerId), sealed)).toString();
     const privateKey = forge.pki.privateKeyFromPem(pem) as forge.pki.rsa.PrivateKey;
     return { signature: signCanonical(body, { keyId: p.certificateSerial ?? '', privateKey }).value, certificatePem: p.certificatePem! };

@@ -45,6 +45,12 @@ export class KeyRegistry {
     return r.rows[0]?.public_key_pem ?? null;
   }
 
+  /** Every key registered for `purpose`, retired ones included, with its PEM as stored. */
+  async all(purpose: KeyPurpose): Promise<Array<{ keyId: string; publicKeyPem: string }>> {
+    const r = await this.#db.query<{ key_id: string; public_key_pem: string }>('SELECT key_id, public_key_pem FROM key_registry WHERE purpose = $1 ORDER BY created_at', [purpose]);
+    return r.rows.map((x) => ({ keyId: x.key_id, publicKeyPem: x.public_key_pem }));
+  }
+
   async active(purpose: KeyPurpose): Promise<RegisteredKey[]> {
     const result = await this.#db.query<{
       key_id: string;

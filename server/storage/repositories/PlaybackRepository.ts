@@ -35,6 +35,8 @@ export interface StoredRequest {
   reviewedAt: Date | null;
   reviewOutcome: 'justified' | 'unjustified' | null;
   reviewComment: string | null;
+  /** When the expiry sweep flagged a break-glass review as overdue (once). */
+  reviewOverdueAt: Date | null;
 }
 
 export interface StoredDecision {
@@ -102,6 +104,7 @@ function requestFrom(r: Row): StoredRequest {
     reviewedAt: maybeDate(r['reviewed_at']),
     reviewOutcome: (r['review_outcome'] as 'justified' | 'unjustified' | null) ?? null,
     reviewComment: (r['review_comment'] as string | null) ?? null,
+    reviewOverdueAt: maybeDate(r['review_overdue_at']),
   };
 }
 
@@ -124,7 +127,7 @@ function decisionFrom(r: Row): StoredDecision {
 
 /** Columns that change after a request is made. */
 export type RequestPatch = Partial<
-  Pick<StoredRequest, 'status' | 'decidedAt' | 'grantExpiresAt' | 'playsUsed' | 'endedBy' | 'endReason' | 'reviewedBy' | 'reviewedAt' | 'reviewOutcome' | 'reviewComment'>
+  Pick<StoredRequest, 'status' | 'decidedAt' | 'grantExpiresAt' | 'playsUsed' | 'endedBy' | 'endReason' | 'reviewedBy' | 'reviewedAt' | 'reviewOutcome' | 'reviewComment' | 'reviewOverdueAt'>
 >;
 
 const PATCH_COLUMNS: Record<keyof RequestPatch, string> = {
@@ -138,6 +141,7 @@ const PATCH_COLUMNS: Record<keyof RequestPatch, string> = {
   reviewedAt: 'reviewed_at',
   reviewOutcome: 'review_outcome',
   reviewComment: 'review_comment',
+  reviewOverdueAt: 'review_overdue_at',
 };
 
 export class PlaybackRepository {
@@ -259,6 +263,50 @@ export class PlaybackRepository {
       [now],
     );
     return r.rows.map((x) => x.request_id);
+  }
+
+  /** Break-glass accesses past their review date, not reviewed, not yet flagged as overdue. */
+  async reviewsOverdue(now: Date): Promise<string[]> {
+    const r = await this.#db.query<{ request_id: string }>(
+      `SELECT request_id FROM playback_requests
+       WHERE kind = 'break_glass' AND reviewed_at IS NULL AND review_overdue_at IS NULL AND review_due_at <= $1`,
+      [now],
+    );
+    return r.rows.map((x) => x.request_id);
+  }
+
+  /** This person's break-glass access to this recording whose window is still open, if any. */
+  async openBreakGlass(recordingId: string, requesterId: string, now: Date, db: Queryable = this.#db): Promise<StoredRequest | null> {
+    const r = await db.query<Row>(
+      `SELECT * FROM playback_requests WHERE recording_id = $1 AND requester_id = $2 AND kind = 'break_glass'
+         AND status = 'granted' AND grant_expires_at > $3
+       LIMIT 1`,
+      [recordingId, requesterId, now],
+    );
+    return r.rows[0] ? requestFrom(r.rows[0]) : null;
+  }
+
+  /** Pending requests and grants of a recording (made under its classification at the time). */
+  async openOf(recordingId: string, db: Queryable = this.#db): Promise<string[]> {
+    const r = await db.query<{ request_id: string }>(
+      `SELECT request_id FROM playback_requests WHERE recording_id = $1 AND status IN ('pending', 'granted') ORDER BY created_at`,
+      [recordingId],
+    );
+    return r.rows.map((x) => x.request_id);
+  }
+
+  /**
+   * Locks a recording's row until the transaction ends (break-glass and
+   * classification serialise on it); false when there is no such recording.
+   */
+  async lockRecording(tx: Queryable, recordingId: string): Promise<boolean> {
+    const r = await tx.query('SELECT 1 FROM recordings WHERE recording_id = $1 FOR UPDATE', [recordingId]);
+    return r.rows.length > 0;
+  }
+
+  /** Sets the recording's categories and department (medical records' classification). */
+  async classify(tx: Queryable, recordingId: string, change: { categories: string[]; department: string | null }): Promise<void> {
+    await tx.query('UPDATE recordings SET categories = $2, department = $3 WHERE recording_id = $1', [recordingId, JSON.stringify(change.categories), change.department]);
   }
 
   /** The open request of this person for this recording, if any. */

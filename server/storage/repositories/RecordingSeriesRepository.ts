@@ -1,5 +1,5 @@
 /**
- * Scale-out (migration 0007): which node runs a recording, the series a
+ * Scale-out (migration 0008): which node runs a recording, the series a
  * recording is made of when it moved between nodes, and the segments that
  * were lost with a node. Claims are compare-and-set on `node_id`, so one
  * recording is never taken over by two nodes.

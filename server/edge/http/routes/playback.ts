@@ -9,7 +9,8 @@
  *   POST /api/playback-requests/:id/decisions    { tier, decision, comment }
  *   POST /api/playback-requests/:id/revoke       { reason }
  *   POST /api/playback-requests/:id/review       { outcome, comment }   (break-glass)
- *   POST /api/playback-requests/:id/plays        opens a play session (one play)
+ *   POST /api/playback-requests/:id/plays        opens a play session (one play); sets its cookie
+ *   POST /api/recordings/:id/classification      { addCategories?, department? }  (medical records staff)
  */
 import { Router } from 'express';
 import { z } from 'zod';
@@ -37,6 +38,12 @@ const schemas = {
   review: z.strictObject({ outcome: z.enum(['justified', 'unjustified']), comment: text(2, 500) }),
   breakGlass: z.strictObject({ reason: text(10, 500), caseReference: text(1, 100) }),
   view: z.enum(['mine', 'queue', 'oversight']),
+  classify: z
+    .strictObject({
+      addCategories: z.array(z.string().regex(/^[a-z][a-z0-9_]{1,39}$/, 'must be a category id')).max(10).default([]),
+      department: z.string().regex(/^[a-z][a-z0-9_]{1,39}$/, 'must be a department id').optional(),
+    })
+    .refine((c) => c.addCategories.length > 0 || c.department !== undefined, { message: 'add a category or set the department', path: ['addCategories'] }),
 };
 
 export function playbackRoutes(deps: { verifier: TokenVerifier; approvals: ApprovalService; playback: PlaybackService }): Router {
@@ -51,6 +58,11 @@ export function playbackRoutes(deps: { verifier: TokenVerifier; approvals: Appro
   router.post('/api/recordings/:id/break-glass', auth, async (req, res) => {
     const body = parse(schemas.breakGlass, req.body, 'break-glass request');
     res.status(201).json(await approvals.breakGlass(identityOf(req), pathParam(req, 'id'), body));
+  });
+
+  router.post('/api/recordings/:id/classification', auth, async (req, res) => {
+    const body = parse(schemas.classify, req.body, 'classification');
+    res.json(await approvals.classify(identityOf(req), pathParam(req, 'id'), body));
   });
 
   router.get('/api/playback-requests', auth, async (req, res) => {
@@ -83,7 +95,10 @@ export function playbackRoutes(deps: { verifier: TokenVerifier; approvals: Appro
   });
 
   router.post('/api/playback-requests/:id/plays', auth, async (req, res) => {
-    res.status(201).json(await playback.start(identityOf(req), pathParam(req, 'id')));
+    const { play, cookie } = await playback.start(identityOf(req), pathParam(req, 'id'));
+    // Binds the session to this browser: the player page is same-origin, so its <video> and EventSource send it.
+    res.cookie(cookie.name, cookie.value, { httpOnly: true, secure: true, sameSite: 'strict', path: cookie.path, maxAge: cookie.maxAgeMs });
+    res.status(201).json(play);
   });
 
   return router;
