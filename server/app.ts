@@ -266,6 +266,8 @@ async function build(config: Config, options: StartOptions, shutdown: ShutdownSe
     cacheDir: path.join(config.dataDir, 'playback-cache'),
     workDir: `${config.recordings.workDir ?? defaultWorkDir(config.dataDir)}-playback`,
     log,
+    // Behind the load balancer a play session's ranges must come back to this node.
+    ...(config.cluster.redisUrl && config.cluster.nodeUrl ? { pathPrefix: new URL(config.cluster.nodeUrl).pathname.replace(/\/+$/, '') } : {}),
   });
   shutdown.register('close-connections', 'playback-sessions', () => playback.close());
   const approvalTimer = setInterval(() => {

@@ -91,6 +91,8 @@ export interface PlayStart {
   mediaUrl: string;
   /** Server-sent events: `revoked`, `expired`, `ended` (closed, idle, or its lifetime is over). */
   eventsUrl: string;
+  /** DELETE here when the viewer closes the player. */
+  endUrl: string;
   contentType: string;
   bytes: number;
   /** The session ends at this time at the latest (a multiple of the recording's length, never after the grant). */

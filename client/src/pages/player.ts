@@ -182,8 +182,7 @@ function playerScreen(initial: PlaybackRequestView, userId: string): void {
     video.load();
     c.events.close();
     clearTimeout(c.expiry);
-    const token = new URL(c.play.mediaUrl, location.href).searchParams.get('t') ?? '';
-    void fetch(`/api/plays/${encodeURIComponent(c.play.sessionId)}?t=${encodeURIComponent(token)}`, { method: 'DELETE', keepalive: true }).catch(() => undefined);
+    void fetch(c.play.endUrl, { method: 'DELETE', keepalive: true }).catch(() => undefined);
     watermark.stop();
     fullscreenButton.disabled = true;
     endButton.disabled = true;

@@ -46,6 +46,13 @@ export interface PlaybackServiceDeps {
   log: Logger;
   /** Idle time and lifetime of play sessions; default the approval policy's `playSession`. */
   session?: PlaySessionTiming;
+  /**
+   * Scale-out: the path under which the load balancer reaches this node
+   * (`/node/n1` for HUIZHEN_NODE_URL https://consult.hospital/node/n1), so
+   * that a player's ranges come back to the node that holds its session.
+   * Default: none.
+   */
+  pathPrefix?: string;
 }
 
 export interface PlaySessionTiming {
@@ -180,12 +187,13 @@ export class PlaybackService {
     this.#timers.set(sessionId, { end, idle: null });
     this.#touch(session);
     this.#log.info({ sessionId, requestId, viewer: identity.userId, endsAt: session.endsAt.toISOString() }, 'play session opened');
-    const base = `/api/plays/${sessionId}`;
+    const base = `${this.#deps.pathPrefix ?? ''}/api/plays/${sessionId}`;
     return {
       play: {
         sessionId,
         mediaUrl: `${base}/media?t=${token}`,
         eventsUrl: `${base}/events?t=${token}`,
+        endUrl: `${base}?t=${token}`,
         contentType: media.contentType,
         bytes: media.cache.size,
         sessionEndsAt: session.endsAt.toISOString(),
