@@ -249,7 +249,14 @@ async function build(config: Config, options: StartOptions, shutdown: ShutdownSe
   });
 
   // The directory, consultations and the supervision outbox.
-  const directory = new DirectoryService({ db, kek, audit, idSalt: readOrCreateSecret(recordingKeyDir, 'id-document-hmac.key') });
+  let removeFromRooms: (userId: string) => Promise<void> = async () => undefined;
+  const directory = new DirectoryService({
+    db,
+    kek,
+    audit,
+    idSalt: readOrCreateSecret(recordingKeyDir, 'id-document-hmac.key'),
+    onSuspended: (practitionerId) => removeFromRooms(practitionerId),
+  });
   if (config.env === 'development' && config.consultations.seedDemoDirectory && (await seedDemoDirectory(directory))) {
     log.info('created the demonstration directory (development)');
   }
@@ -284,6 +291,7 @@ async function build(config: Config, options: StartOptions, shutdown: ShutdownSe
     log,
   });
   supervision.start(config.supervision.pollSeconds * 1000);
+  metrics.registerOutboxSource(supervision.repository);
   shutdown.register('stop-accepting', 'supervision-dispatcher', () => supervision.close());
 
   // 4. Media workers.
@@ -395,6 +403,18 @@ async function build(config: Config, options: StartOptions, shutdown: ShutdownSe
   });
   shutdown.register('end-rooms', 'consultation-rooms', () => rooms.closeAll('server_shutdown'));
   closeRoom = (roomId) => rooms.get(roomId)?.close('visit_ended');
+  // A suspension takes effect in live rooms at once: the rooms of the open
+  // consultations the practitioner takes part in, on this server.
+  removeFromRooms = async (userId) => {
+    try {
+      for (const roomId of await consultations.repository.openRoomsOf(userId)) {
+        const removed = rooms.get(roomId)?.removeUser(userId, 'suspended') ?? 0;
+        if (removed > 0) log.info({ roomId, removed }, 'suspended practitioner removed from the room');
+      }
+    } catch (err) {
+      log.error({ err: { message: (err as Error).message } }, 'could not remove a suspended practitioner from live rooms');
+    }
+  };
   const sockets: SocketServer = createSocketServer(httpsServer, {
     verifier,
     log,
