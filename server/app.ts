@@ -285,7 +285,14 @@ async function build(config: Config, options: StartOptions, shutdown: ShutdownSe
   });
 
   // The directory, consultations and the supervision outbox.
-  const directory = new DirectoryService({ db, kek, audit, idSalt: readOrCreateSecret(recordingKeyDir, 'id-document-hmac.key') });
+  let removeFromRooms: (userId: string) => Promise<void> = async () => undefined;
+  const directory = new DirectoryService({
+    db,
+    kek,
+    audit,
+    idSalt: readOrCreateSecret(recordingKeyDir, 'id-document-hmac.key'),
+    onSuspended: (practitionerId) => removeFromRooms(practitionerId),
+  });
   if (config.env === 'development' && config.consultations.seedDemoDirectory && (await seedDemoDirectory(directory))) {
     log.info('created the demonstration directory (development)');
   }
@@ -320,6 +327,7 @@ async function build(config: Config, options: StartOptions, shutdown: ShutdownSe
     log,
   });
   supervision.start(config.supervision.pollSeconds * 1000);
+  metrics.registerOutboxSource(supervision.repository);
   shutdown.register('stop-accepting', 'supervision-dispatcher', () => supervision.close());
 
   // 4. Media workers.
@@ -470,6 +478,16 @@ async function build(config: Config, options: StartOptions, shutdown: ShutdownSe
       };
     },
   });
+  const removeSuspended = async (userId: string) => {
+    try {
+      for (const roomId of await consultations.repository.openRoomsOf(userId)) {
+        const removed = rooms.get(roomId)?.removeUser(userId, 'suspended') ?? 0;
+        if (removed > 0) log.info({ roomId, removed }, 'suspended practitioner removed from the room');
+      }
+    } catch (err) {
+      log.error({ err: { message: (err as Error).message } }, 'could not remove a suspended practitioner from live rooms');
+    }
+  };
   // Notices for whichever node holds what they are about.
   const bus: ClusterBus = redis ? adapterBus(attachRedisAdapter(sockets.io, redis), log) : new LocalBus();
   bus.subscribe((notice) => {
@@ -480,6 +498,9 @@ async function build(config: Config, options: StartOptions, shutdown: ShutdownSe
       case 'playback.grant_ended':
         playback.endGrant(notice.requestId, notice.status);
         return;
+      case 'practitioner.suspended':
+        void removeSuspended(notice.userId);
+        return;
       default: {
         const unreachable: never = notice;
         log.warn({ notice: unreachable }, 'unknown cluster notice');
@@ -487,6 +508,9 @@ async function build(config: Config, options: StartOptions, shutdown: ShutdownSe
     }
   });
   closeRoom = (roomId) => bus.publish({ kind: 'room.close', roomId, reason: 'visit_ended' });
+  // A suspension takes effect in live rooms at once, on every node: the rooms
+  // of the open consultations the practitioner takes part in.
+  removeFromRooms = async (userId) => bus.publish({ kind: 'practitioner.suspended', userId });
   approvals.events.on('ended', (requestId, status) => {
     if (redis) bus.publish({ kind: 'playback.grant_ended', requestId, status });
   });

@@ -87,6 +87,23 @@ export class Metrics {
   }
 
   /**
+   * The supervision outbox by status, counted in the database at scrape time
+   * (all processes' events): alert on `dead` > 0, and on `pending` growing.
+   */
+  registerOutboxSource(source: { counts(): Promise<Record<'pending' | 'delivered' | 'dead', number>> }): void {
+    new client.Gauge({
+      name: 'huizhen_supervision_outbox_events',
+      help: 'Supervision-platform events in the outbox, by status (pending: not yet delivered; dead: dead-lettered after the last attempt, needs an operator; delivered).',
+      labelNames: ['status'],
+      registers: [this.registry],
+      async collect() {
+        const counts = await source.counts();
+        for (const status of ['pending', 'dead', 'delivered'] as const) this.set({ status }, counts[status]);
+      },
+    });
+  }
+
+  /**
    * Exposes per-worker CPU and memory, sampled from
    * `worker.getResourceUsage()` at scrape time.
    */

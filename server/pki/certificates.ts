@@ -205,3 +205,19 @@ export function normaliseIp(ip: string): string {
   // WHATWG URL parsing canonicalises IPv6 (0:0:0:0:0:0:0:1 → ::1).
   return new URL(`http://[${ip}]/`).hostname.slice(1, -1);
 }
+
+/** The subject's serialNumber attribute (a practitioner's licence number), or null. */
+export function subjectSerialNumber(certificatePem: string): string | null {
+  try {
+    const subject = new crypto.X509Certificate(certificatePem).subject;
+    const line = subject.split('\n').find((l) => l.startsWith('serialNumber='));
+    return line ? line.slice('serialNumber='.length) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** SHA-256 of a certificate's DER encoding, lower-case hex (identifies a CA certificate). */
+export function certificateSha256(certificatePem: string): string {
+  return crypto.createHash('sha256').update(new crypto.X509Certificate(certificatePem).raw).digest('hex');
+}

@@ -80,12 +80,18 @@ export interface DocumentView {
 }
 
 export interface OpinionView {
+  /** 1 for the first signed opinion; an amendment is a new version, and earlier ones stay. */
+  version: number;
   expertId: string;
   expertName: string;
   body: { opinion: string; recommendations: string };
   signedAt: string;
   certificateSerial: string;
-  /** Checked when the view is built: the signature matches the text and the certificate chains to the expert's institution CA. */
+  /**
+   * Checked when the view is built: the signature matches the text (and the
+   * version it supersedes), the certificate was issued to the expert's
+   * licence number by the CA recorded with the opinion, valid when signed.
+   */
   verified: boolean;
 }
 
@@ -127,16 +133,58 @@ export interface ConsultationView {
   roomId: string;
   followUpConfirmedAt: string | null;
   termination: { reason: TerminationReason; note: string; referral: { institution: string; department: string; advice: string }; by: string; at: string } | null;
-  cancellation: { by: string; reason: string; at: string } | null;
+  /** `code: 'visit_ended'`: an escalation closed by the server when its visit ended before an opinion. */
+  cancellation: { by: string; reason: string; at: string; code?: 'visit_ended' } | null;
   documents: DocumentView[];
   /** Kinds and count only, for `outline` views. */
   documentKinds: DocumentKind[];
+  /** The opinion in force (the latest signed version). */
   opinion: OpinionView | null;
+  /** Versions it superseded, newest first: amendments never erase what was signed. */
+  earlierOpinions: OpinionView[];
   prescriptions: PrescriptionView[];
   /** Earlier consultations of the same patient (full views only). */
   history: Array<{ consultationId: string; status: ConsultationStatus; department: string; createdAt: string; opinion: string | null }>;
   createdAt: string;
+  /** Changes whenever anything shown here changes (see ConsultationChange). */
+  version: number;
   actions: ConsultationActions;
+}
+
+/**
+ * One line of a worklist (`GET /api/consultations`): enough to sort and
+ * pick, nothing that identifies the patient and no clinical text. Building
+ * it is not a view of the record; opening the consultation is (audited).
+ */
+export interface ConsultationCard {
+  consultationId: string;
+  parentId: string | null;
+  status: ConsultationStatus;
+  requestingInstitution: { institutionId: string; name: string };
+  requester: { practitionerId: string; name: string };
+  invitedInstitution: { institutionId: string; name: string };
+  department: string;
+  patientOutline: PatientOutline;
+  expert: { practitionerId: string; name: string } | null;
+  slot: { start: string; end: string } | null;
+  createdAt: string;
+  requestedAt: string | null;
+  endedAt: string | null;
+  documentCount: number;
+  hasConsent: boolean;
+  hasOpinion: boolean;
+  termination: { reason: TerminationReason } | null;
+  cancellation: { by: 'requester' | 'invited_institution' | 'visit_ended' } | null;
+  version: number;
+  actions: ConsultationActions;
+}
+
+/** `GET /api/consultations/:id/changes`: whether to fetch the view again; not audited, nothing about the patient. */
+export interface ConsultationChange {
+  consultationId: string;
+  status: ConsultationStatus;
+  version: number;
+  updatedAt: string;
 }
 
 export interface ConsultationActions {

@@ -36,6 +36,8 @@ export const ERROR_CODES = [
   'DEPARTMENT_NOT_COVERED',
   'FOLLOW_UP_ONLY',
   'NOT_ACCEPTED',
+  // A prescription is written by the practitioner seen on camera in the visit (403)
+  'IN_PERSON_REQUIRED',
   // Authentication (401)
   'AUTH_TOKEN_MISSING',
   'AUTH_TOKEN_INVALID',

@@ -75,8 +75,11 @@ export interface ConsentText {
  */
 export type RoomCloseReason = 'visit_ended' | 'server_shutdown' | 'room_moved';
 
-/** Why one participant is no longer in the room (closed set). */
-export type PeerLeaveReason = 'left' | 'removed' | 'connection_lost' | 'token_expired' | 'replaced';
+/**
+ * Why one participant is no longer in the room (closed set). `suspended`:
+ * their institution suspended them (real-name rule; takes effect at once).
+ */
+export type PeerLeaveReason = 'left' | 'removed' | 'connection_lost' | 'token_expired' | 'replaced' | 'suspended';
 
 /** What a participant may do, derived from the role in their token. */
 export interface Capabilities {

@@ -21,7 +21,7 @@ interface Signed {
 /** What the supervision platform received: each POST's headers and JSON body. */
 interface Received {
   headers: http.IncomingHttpHeaders;
-  body: { eventId: string; topic: string; payload: { consultationId: string; status: string; opinion: unknown } };
+  body: { eventId: string; topic: string; payload: { consultationId: string; status: string; opinion: { version: number } | null } };
 }
 
 /** A stand-in for the provincial supervision platform on loopback: records every POST and answers 200. */
@@ -156,6 +156,9 @@ describe('Chromium: a consultation from the village doctor’s request to the su
     expect(cardText).to.include('接诊后显示姓名');
     expect(cardText).to.not.include('张桂兰');
     expect(cardText).to.not.include('XC-MZ-20240815');
+    // A worklist shows no clinical text either: that is read (and audited) on the consultation's page.
+    expect(cardText).to.not.include('头晕、乏力两周');
+    await admin.page.screenshot({ path: screenshotPath('consultation-worklist-admin') });
     await card.getByTestId('open-consultation').click();
     await admin.page.waitForURL(`${server.url}/consultation?id=${consultationId}`);
     await admin.page.getByTestId('outline-note').waitFor();
@@ -213,6 +216,16 @@ describe('Chromium: a consultation from the village doctor’s request to the su
     await sheet.getByLabel('处理建议').fill('停用硝苯地平缓释片，改为苯磺酸氨氯地平片 5mg 每日一次；两周后复测血压，如 ≥160/100 mmHg 或出现胸痛、肢体无力，及时到县医院就诊。');
     await sheet.getByTestId('sign-opinion').click();
     await sheet.locator('[data-testid="signature-state"][data-verified="true"]').waitFor();
+    // An amendment is a new signed version; the first one stays, folded away.
+    await sheet.getByTestId('revise-opinion').click();
+    await sheet.getByLabel('处理建议').fill('停用硝苯地平缓释片，改为苯磺酸氨氯地平片 5mg 每日一次；一周后复测血压，如 ≥160/100 mmHg 或出现胸痛、肢体无力，及时到县医院就诊。');
+    await sheet.getByTestId('sign-opinion').click();
+    await sheet.getByTestId('earlier-opinions').waitFor();
+    expect(await sheet.getByTestId('opinion').getAttribute('data-version')).to.equal('2');
+    await sheet.getByTestId('earlier-opinions').locator('summary').click();
+    expect(await sheet.getByTestId('earlier-opinion').getAttribute('data-version')).to.equal('1');
+    expect(await sheet.getByTestId('earlier-opinion').getByTestId('signature-state').getAttribute('data-verified')).to.equal('true');
+    await sheet.screenshot({ path: screenshotPath('consultation-opinion-amended'), fullPage: true });
     sheet.once('dialog', (d) => void d.accept());
     await sheet.getByTestId('complete').click();
     await waitForStatus(sheet, 'completed');
@@ -235,6 +248,11 @@ describe('Chromium: a consultation from the village doctor’s request to the su
     expect(await opinion.getByTestId('signature-state').textContent()).to.include('签名已验证');
     expect(await opinion.getByTestId('certificate-serial').textContent()).to.match(/证书序列号：[0-9A-F]{16,}/);
     await village.page.screenshot({ path: screenshotPath('consultation-completed-village'), fullPage: true });
+    await village.page.goto(`${server.url}/consultations`);
+    await village.page.locator(`[data-consultation-id="${consultationId}"][data-status="completed"]`).waitFor();
+    expect(await village.page.locator(`[data-consultation-id="${consultationId}"]`).textContent()).to.not.include('张桂兰');
+    await village.page.screenshot({ path: screenshotPath('consultation-worklist-village') });
+    await village.page.goBack();
 
     // --- The supervision platform received the completion, exactly once -------------------------------
     await until(() => receiver.events.some((e) => e.body.topic === 'consultation.completed'), 'the completion reaches the supervision platform');
@@ -242,7 +260,7 @@ describe('Chromium: a consultation from the village doctor’s request to the su
     expect(completed, JSON.stringify(receiver.events.map((e) => e.body.topic))).to.have.length(1);
     expect(completed[0]!.body.payload.consultationId).to.equal(consultationId);
     expect(completed[0]!.body.payload.status).to.equal('completed');
-    expect(completed[0]!.body.payload.opinion).to.not.equal(null);
+    expect(completed[0]!.body.payload.opinion, 'the final version').to.deep.include({ version: 2 });
     expect(completed[0]!.headers['x-huizhen-event-id']).to.equal(completed[0]!.body.eventId);
     expect(completed[0]!.headers['x-huizhen-signature']).to.be.a('string').and.not.equal('');
 

@@ -9,12 +9,13 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import { pino } from 'pino';
+import type { Identity } from '../../server/edge/auth/identity.ts';
 import { SupervisionDispatcher } from '../../server/domain/supervision/SupervisionOutbox.ts';
 import { verifyCanonical } from '../../server/pki/signatures.ts';
-import type { ConsultationView } from '../../server/protocol/consultation.ts';
+import type { ConsultationCard, ConsultationView } from '../../server/protocol/consultation.ts';
 import { canonicalJson } from '../../server/util/canonicalJson.ts';
 import { RoomClient, RequestFailed } from '../support/roomClient.ts';
-import { httpsRequest, startTestServer, type HttpResult, type TestServer } from '../support/server.ts';
+import { get, httpsRequest, startTestServer, type HttpResult, type TestServer } from '../support/server.ts';
 import { signToken, signingContextOf, type ClaimOverrides } from '../support/tokens.ts';
 
 describe('consultation workflow and the rules of internet diagnosis', function () {
@@ -90,6 +91,52 @@ describe('consultation workflow and the rules of internet diagnosis', function (
       throw err;
     }
   }
+
+  /** For calling the services directly (what a REST caller with this user's token would be). */
+  const identityOf = (userId: string): Identity => ({
+    userId, role: 'host', displayName: null, roomId: null, expiresAt: Math.floor(Date.now() / 1000) + 600, tokenId: null, department: null, positions: [], institutionId: null,
+  });
+
+  let licence = 0;
+  /** A new verified practitioner of the demo directory, for tests that suspend or move someone. */
+  async function practitioner(id: string, institutionId: string, department: string, profession: 'physician' | 'specialist' = 'physician'): Promise<string> {
+    licence += 1;
+    const licenceNumber = `2203500000${String(licence).padStart(5, '0')}`;
+    await server.directory.registerPractitioner('system', { practitionerId: id, name: `测试${id}`, licenceNumber, institutionId, department, profession });
+    await server.directory.verifyPractitioner('system', id, { idDocumentType: 'resident_id', idDocumentNumber: `3301021990${licenceNumber.slice(-8)}`, licenceNumber });
+    return id;
+  }
+
+  /** A request by `requester` (a county cardiologist) to the tertiary cardiology, submitted; accepted by `expert` and in progress when asked. */
+  async function visitOf(requester: string, expert: string, until: 'requested' | 'accepted' | 'in_progress' = 'in_progress'): Promise<ConsultationView> {
+    const who = { sub: requester, role: 'host' };
+    const draft = await call(who, 'POST', '/api/consultations', { invitedInstitutionId: 'sy-tertiary', department: 'cardiology', patient: { ...patient, mrn: `QX-${requester}` }, summary });
+    expect(draft.status, draft.text).to.equal(201);
+    const id = draft.json.consultationId as string;
+    expect((await call(who, 'POST', `/api/consultations/${id}/documents?kind=discharge_summary&name=cy.txt`, Buffer.from('出院小结：冠心病'))).status).to.equal(201);
+    await call(who, 'POST', `/api/consultations/${id}/consent`, { method: 'written', textVersion: 'tele-2026-1' });
+    const sub = await call(who, 'POST', `/api/consultations/${id}/submit`);
+    if (until === 'requested') return sub.json as ConsultationView;
+    const acc = await call('tertiaryAdmin', 'POST', `/api/consultations/${id}/accept`, { expertId: expert });
+    expect(acc.status, acc.text).to.equal(200);
+    if (until === 'accepted') return acc.json as ConsultationView;
+    await call({ sub: expert, role: 'host' }, 'POST', `/api/consultations/${id}/schedule`, { start: new Date(Date.now() - 60_000).toISOString(), end: new Date(Date.now() + 3600_000).toISOString() });
+    const open = await call({ sub: expert, role: 'host' }, 'POST', `/api/consultations/${id}/confirm-follow-up`);
+    expect(open.status, open.text).to.equal(200);
+    return open.json as ConsultationView;
+  }
+
+  /** An admitted participant with a (fake) camera and microphone on. */
+  async function onCamera(c: RoomClient): Promise<void> {
+    await c.setUpMedia();
+    await c.produce('mic');
+    await c.produce('camera');
+  }
+
+  const auditOf = async (subject: string) => {
+    await server.audit.flush();
+    return server.audit.repository.forSubject(subject);
+  };
 
   before(async () => {
     server = await startTestServer({ overrides: { consultations: { seedDemoDirectory: true } } });
@@ -206,6 +253,206 @@ describe('consultation workflow and the rules of internet diagnosis', function (
     });
   });
 
+  describe('worklists and views', () => {
+    it('lists cards without patient identifiers or clinical text, audits each opened record once, and lets a page poll for changes without reading (or auditing) the record', async () => {
+      const c = await requested({ mrn: 'QX-2026-77777' });
+      const id = c.consultationId;
+      const subject = `consultation:${id}`;
+      const entries = async () => (await auditOf(subject)).length;
+      const start = await entries();
+      for (const who of ['countyDoctor', 'tertiaryAdmin'] as const) {
+        const inbox = await call(who, 'GET', '/api/consultations');
+        expect(inbox.status, inbox.text).to.equal(200);
+        const card = (inbox.json.consultations as ConsultationCard[]).find((x) => x.consultationId === id)!;
+        expect(card, `${who} sees it`).to.not.equal(undefined);
+        expect(card).to.include({ status: 'requested', department: 'cardiology', documentCount: 1, hasConsent: true, hasOpinion: false });
+        expect(card.patientOutline).to.deep.equal({ sex: 'female', ageYears: card.patientOutline.ageYears });
+        const text = inbox.text;
+        for (const secret of [patient.name, 'QX-2026-77777', patient.birthDate, patient.userId, summary.chiefComplaint, summary.priorDiagnosis, summary.question]) {
+          expect(text, `${who}'s worklist`).to.not.include(secret);
+        }
+        expect(card).to.not.have.any.keys('patient', 'summary', 'documents', 'history', 'opinion', 'prescriptions');
+      }
+      expect(await entries(), 'a worklist is not a view of the record').to.equal(start);
+
+      const mark = await call('countyDoctor', 'GET', `/api/consultations/${id}/changes`);
+      expect(mark.status, mark.text).to.equal(200);
+      expect(Object.keys(mark.json).sort()).to.deep.equal(['consultationId', 'status', 'updatedAt', 'version']);
+      for (let i = 0; i < 3; i += 1) expect((await call('countyDoctor', 'GET', `/api/consultations/${id}/changes`)).json.version).to.equal(mark.json.version);
+      expect(await entries(), 'polling writes nothing').to.equal(start);
+      expect(code(await call('village', 'GET', `/api/consultations/${id}/changes`)), 'only for those who may view it').to.equal('NOT_FOUND');
+
+      const view = (await call('countyDoctor', 'GET', `/api/consultations/${id}`)).json as ConsultationView;
+      expect(view.version).to.equal(mark.json.version);
+      const after = await auditOf(subject);
+      expect(after.slice(start).map((e) => `${e.action}:${e.actor}:${e.details['scope']}`), 'one view, one entry').to.deep.equal(['consultation.viewed:dr-li:full']);
+
+      // Any change moves the mark: a step, and a document or prescription of the consultation.
+      await call('tertiaryAdmin', 'POST', `/api/consultations/${id}/accept`, { expertId: 'dr-zhang' });
+      const moved = (await call('countyDoctor', 'GET', `/api/consultations/${id}/changes`)).json;
+      expect(moved.status).to.equal('accepted');
+      expect(moved.version).to.be.greaterThan(mark.json.version);
+    });
+
+    it('hands out a document only once its view is in the audit trail (fails closed)', async () => {
+      const c = await requested();
+      const [doc] = await server.consultations.repository.documents({ consultationId: c.consultationId, parentId: null });
+      const append = server.audit.append;
+      server.audit.append = () => Promise.reject(new Error('audit storage unavailable'));
+      try {
+        const refusedDoc = await call('countyDoctor', 'GET', `/api/consultations/${c.consultationId}/documents/${doc!.documentId}`);
+        expect(refusedDoc.status).to.equal(500);
+        expect(refusedDoc.text).to.not.include('冠心病');
+      } finally {
+        server.audit.append = append;
+      }
+      const ok = await call('countyDoctor', 'GET', `/api/consultations/${c.consultationId}/documents/${doc!.documentId}`);
+      expect(ok.text).to.include('冠心病');
+    });
+
+    it('shows in a patient’s history no other doctor’s draft', async () => {
+      const mrn = 'QX-2026-88888';
+      const othersDraft = await call({ sub: 'dr-zhao', role: 'host' }, 'POST', '/api/consultations', { invitedInstitutionId: 'sy-tertiary', department: 'internal_medicine', patient: { ...patient, mrn }, summary });
+      expect(othersDraft.status, othersDraft.text).to.equal(201);
+      const ownDraft = await call('countyDoctor', 'POST', '/api/consultations', { invitedInstitutionId: 'sy-tertiary', department: 'cardiology', patient: { ...patient, mrn }, summary });
+      const c = await requested({ mrn });
+      await call('tertiaryAdmin', 'POST', `/api/consultations/${c.consultationId}/accept`, { expertId: 'dr-zhang' });
+      const historyOf = async (who: Who) => ((await call(who, 'GET', `/api/consultations/${c.consultationId}/history`)).json.history as Array<{ consultationId: string }>).map((h) => h.consultationId);
+      expect(await historyOf('countyDoctor'), 'the requester: own draft, not another doctor’s').to.deep.equal([ownDraft.json.consultationId]);
+      expect(await historyOf('expert'), 'the expert: no drafts at all').to.deep.equal([]);
+    });
+  });
+
+  describe('suspension takes effect at once', () => {
+    it('closes the record, the documents, visit tokens and the room to a suspended practitioner, and removes them from the live room', async () => {
+      const requester = await practitioner('dr-qian', 'qx-county', 'cardiology');
+      const expertId = await practitioner('dr-sun-c', 'sy-tertiary', 'cardiology', 'specialist');
+      const c = await visitOf(requester, expertId);
+      const id = c.consultationId;
+      const [doc] = await server.consultations.repository.documents({ consultationId: id, parentId: null });
+      const requesterCall = { sub: requester, role: 'host' };
+      const expertCall = { sub: expertId, role: 'host' };
+      const host = await visitClient({ sub: requester, role: 'host', room: c.roomId });
+      await host.join();
+      const expert = await visitClient({ sub: expertId, role: 'expert', room: c.roomId });
+      const waiting = await expert.join();
+      await host.request('room:admit', { peerId: (waiting as { peerId: string }).peerId });
+      await expert.waitFor('room:admitted');
+      await onCamera(expert);
+      expect((await call(expertCall, 'GET', `/api/consultations/${id}/documents/${doc!.documentId}`)).status, 'before').to.equal(200);
+
+      // The tertiary hospital suspends its expert: out of the room at once, told why; nothing opens to them.
+      const suspended = await call('tertiaryAdmin', 'POST', `/api/directory/practitioners/${expertId}/suspend`, { reason: '执业资格核查中' });
+      expect(suspended.json.status).to.equal('suspended');
+      expect((await expert.waitFor('room:peerLeft', (n) => n.peerId === expert.peerId)).reason).to.equal('suspended');
+      expect((await host.waitFor('room:peerLeft', (n) => n.peerId === expert.peerId)).reason).to.equal('suspended');
+      expect(server.rooms.get(c.roomId)!.members().map((m) => m.userId)).to.deep.equal([requester]);
+      for (const [what, path] of [
+        ['the record', `/api/consultations/${id}`],
+        ['a document', `/api/consultations/${id}/documents/${doc!.documentId}`],
+        ['the history', `/api/consultations/${id}/history`],
+        ['the change mark', `/api/consultations/${id}/changes`],
+        ['the worklist', '/api/consultations'],
+      ] as const) {
+        expect(code(await call(expertCall, 'GET', path)), what).to.equal('PRACTITIONER_NOT_VERIFIED');
+      }
+      expect(code(await call(expertCall, 'POST', `/api/consultations/${id}/visit-token`)), 'visit token').to.equal('PRACTITIONER_NOT_VERIFIED');
+      const back = await visitClient({ sub: expertId, role: 'expert', room: c.roomId });
+      expect(await refused(back.join()), 'room entry').to.equal('PRACTITIONER_NOT_VERIFIED');
+      expect(code(await call(expertCall, 'POST', `/api/consultations/${id}/opinion`, { opinion: '暂停后试图签署的会诊意见。', recommendations: '' })), 'signing').to.equal('PRACTITIONER_NOT_VERIFIED');
+
+      // The county hospital suspends its requester: the host leaves, and the room (now empty) closes.
+      await call('countyAdmin', 'POST', `/api/directory/practitioners/${requester}/suspend`, { reason: '执业资格核查中' });
+      expect((await host.waitFor('room:peerLeft', (n) => n.peerId === host.peerId)).reason).to.equal('suspended');
+      expect(server.rooms.get(c.roomId), 'emptied and closed').to.equal(undefined);
+      expect(code(await call(requesterCall, 'GET', `/api/consultations/${id}`)), 'requester: the record').to.equal('PRACTITIONER_NOT_VERIFIED');
+      expect(code(await call(requesterCall, 'GET', `/api/consultations/${id}/documents/${doc!.documentId}`)), 'requester: a document').to.equal('PRACTITIONER_NOT_VERIFIED');
+      expect(code(await call(requesterCall, 'POST', `/api/consultations/${id}/visit-token`)), 'requester: visit token').to.equal('PRACTITIONER_NOT_VERIFIED');
+      const hostAgain = await visitClient({ sub: requester, role: 'host', room: c.roomId });
+      expect(await refused(hostAgain.join()), 'requester: room entry').to.equal('PRACTITIONER_NOT_VERIFIED');
+      const left = (await auditOf(`room:${c.roomId}`)).filter((e) => e.action === 'room.left').map((e) => `${e.actor}:${e.details['reason']}`);
+      expect(left).to.include.members([`${expertId}:suspended`, `${requester}:suspended`]);
+    });
+
+    it('refuses visit tokens and room entry to a practitioner whose verification is not complete', async () => {
+      const requester = await practitioner('dr-unv', 'qx-county', 'cardiology');
+      const c = await visitOf(requester, 'dr-zhang');
+      // Verification withdrawn pending a new check (as for a registration never verified): status pending, no certificate.
+      await server.db.query(`UPDATE practitioners SET status = 'pending', certificate_pem = NULL WHERE practitioner_id = $1`, [requester]);
+      expect(code(await call({ sub: requester, role: 'host' }, 'POST', `/api/consultations/${c.consultationId}/visit-token`))).to.equal('PRACTITIONER_NOT_VERIFIED');
+      const host = await visitClient({ sub: requester, role: 'host', room: c.roomId });
+      expect(await refused(host.join())).to.equal('PRACTITIONER_NOT_VERIFIED');
+      const registered = await call('tertiaryAdmin', 'POST', '/api/directory/practitioners', {
+        practitionerId: 'dr-pending', name: '待认证医生', licenceNumber: '110350000000199', institutionId: 'sy-tertiary', department: 'cardiology', profession: 'physician',
+      });
+      expect(registered.json.status).to.equal('pending');
+      expect(code(await call({ sub: 'dr-pending', role: 'host' }, 'POST', `/api/consultations/${c.consultationId}/visit-token`)), 'never verified').to.equal('PRACTITIONER_NOT_VERIFIED');
+      expect(code(await call('tertiaryAdmin', 'POST', `/api/consultations/${(await visitOf('dr-li', 'dr-zhang', 'requested')).consultationId}/accept`, { expertId: 'dr-pending' })), 'nor assigned').to.equal('PRACTITIONER_NOT_VERIFIED');
+    });
+
+    it('lifts a suspension only by an explicit, audited reinstatement — verifying again does not', async () => {
+      const id = await practitioner('dr-back', 'qx-county', 'cardiology');
+      const p = (await server.directory.repository.practitioner(id))!;
+      await call('countyAdmin', 'POST', `/api/directory/practitioners/${id}/suspend`, { reason: '暂停核查' });
+      const reverify = await call('countyAdmin', 'POST', `/api/directory/practitioners/${id}/verify`, { idDocumentType: 'resident_id', idDocumentNumber: '330102199001019999', licenceNumber: p.licenceNumber });
+      expect(code(reverify), 're-verifying').to.equal('INVALID_STATE');
+      expect((await server.directory.repository.practitioner(id))!.status).to.equal('suspended');
+      expect(code(await call('tertiaryAdmin', 'POST', `/api/directory/practitioners/${id}/reinstate`, { reason: '核查完毕' })), 'another institution').to.equal('FORBIDDEN');
+      expect(code(await call('countyAdmin', 'POST', `/api/directory/practitioners/${id}/reinstate`, {})), 'a reason is required').to.equal('VALIDATION_FAILED');
+      const back = await call('countyAdmin', 'POST', `/api/directory/practitioners/${id}/reinstate`, { reason: '核查完毕，恢复执业' });
+      expect(back.json.status).to.equal('verified');
+      expect(code(await call('countyAdmin', 'POST', `/api/directory/practitioners/${id}/reinstate`, { reason: '再次恢复' })), 'not suspended').to.equal('INVALID_STATE');
+      const trail = (await auditOf(`practitioner:${id}`)).map((e) => e.action);
+      expect(trail).to.deep.equal(['directory.practitioner_registered', 'directory.practitioner_verified', 'directory.practitioner_suspended', 'directory.practitioner_reinstated']);
+      const reinstated = (await auditOf(`practitioner:${id}`)).find((e) => e.action === 'directory.practitioner_reinstated')!;
+      expect(reinstated).to.include({ actor: 'adm-qx' });
+      expect(reinstated.details).to.deep.equal({ reason: '核查完毕，恢复执业' });
+      expect((await call({ sub: id, role: 'host' }, 'GET', '/api/consultations')).status, 'acts again').to.equal(200);
+    });
+  });
+
+  describe('acceptance and scheduling re-check what may have lapsed', () => {
+    it('refuses to accept under an agreement that expired after the request, and to schedule with an expert suspended after accepting', async () => {
+      const c = await requested();
+      const agreement = (await server.db.query<{ agreement_id: string; valid_until: Date }>('SELECT a.agreement_id, a.valid_until FROM cooperation_agreements a JOIN consultations c ON c.agreement_id = a.agreement_id WHERE c.consultation_id = $1', [c.consultationId])).rows[0]!;
+      await server.db.query(`UPDATE cooperation_agreements SET valid_until = now() - interval '1 minute' WHERE agreement_id = $1`, [agreement.agreement_id]);
+      try {
+        expect(code(await call('tertiaryAdmin', 'POST', `/api/consultations/${c.consultationId}/accept`, { expertId: 'dr-zhang' })), 'expired agreement').to.equal('DEPARTMENT_NOT_COVERED');
+      } finally {
+        await server.db.query('UPDATE cooperation_agreements SET valid_until = $2 WHERE agreement_id = $1', [agreement.agreement_id, agreement.valid_until]);
+      }
+      expect(((await call('countyDoctor', 'GET', `/api/consultations/${c.consultationId}`)).json as ConsultationView).status).to.equal('requested');
+
+      const expertId = await practitioner('dr-later', 'sy-tertiary', 'cardiology', 'specialist');
+      const accepted = await visitOf('dr-li', expertId, 'accepted');
+      await call('tertiaryAdmin', 'POST', `/api/directory/practitioners/${expertId}/suspend`, { reason: '停职' });
+      const slot = { start: new Date(Date.now() + 3600_000).toISOString(), end: new Date(Date.now() + 5400_000).toISOString() };
+      expect(code(await call('tertiaryAdmin', 'POST', `/api/consultations/${accepted.consultationId}/schedule`, slot)), 'suspended expert').to.equal('PRACTITIONER_NOT_VERIFIED');
+      expect(((await call('countyDoctor', 'GET', `/api/consultations/${accepted.consultationId}`)).json as ConsultationView).status).to.equal('accepted');
+    });
+  });
+
+  describe('the directory', () => {
+    it('refuses bad agreement dates as VALIDATION_FAILED naming the field', async () => {
+      const platform = { sub: 'adm-platform', role: 'institution_admin', positions: ['platform_admin'] };
+      const base = { invitingInstitutionId: 'xc-village', invitedInstitutionId: 'qx-county', departments: ['general_practice'] };
+      const cases: Array<[string, Record<string, unknown>, string]> = [
+        ['ends before it starts', { validFrom: '2026-06-01T00:00:00Z', validUntil: '2026-01-01T00:00:00Z' }, 'validUntil'],
+        ['ends as it starts', { validFrom: '2026-06-01T00:00:00Z', validUntil: '2026-06-01T00:00:00Z' }, 'validUntil'],
+        ['not a date', { validFrom: 'yesterday', validUntil: '2027-01-01T00:00:00Z' }, 'validFrom'],
+        ['a day that does not exist', { validFrom: '2026-02-30T00:00:00Z', validUntil: '2027-01-01T00:00:00Z' }, 'validFrom'],
+      ];
+      for (const [what, dates, field] of cases) {
+        const r = await call(platform, 'POST', '/api/directory/agreements', { ...base, ...dates });
+        expect(r.status, `${what}: ${r.text}`).to.equal(400);
+        expect(r.json.error.code, what).to.equal('VALIDATION_FAILED');
+        expect((r.json.error.issues as Array<{ path: string }>).map((i) => i.path), what).to.include(field);
+      }
+      const ok = await call(platform, 'POST', '/api/directory/agreements', { ...base, validFrom: '2026-01-01T00:00:00Z', validUntil: '2027-01-01T00:00:00+08:00' });
+      expect(ok.status, ok.text).to.equal(201);
+    });
+  });
+
   describe('the visit', () => {
     it('opens its room only after the expert confirms a follow-up, to its own verified people, under their verified names', async () => {
       const c = await requested();
@@ -233,21 +480,40 @@ describe('consultation workflow and the rules of internet diagnosis', function (
       const expert = await visitClient({ sub: 'dr-zhang', role: 'expert', room: c.roomId });
       const waiting = await expert.join();
       expect(waiting.status).to.equal('waiting');
+      const item = { drug: '阿司匹林肠溶片', dose: '100mg', frequency: '每日一次', days: 30, quantity: '30片' };
+      expect(await refused(expert.request('prescription:create', { items: [item] })), 'still in the lobby').to.equal('INVALID_STATE');
       await host.request('room:admit', { peerId: (waiting as { peerId: string }).peerId });
       await expert.waitFor('room:admitted');
 
-      // Prescriptions: only in person, from the visit; nothing counts before a pharmacist's review.
+      // Prescriptions: only in person, on camera in the visit; nothing counts before a pharmacist's review.
       expect((await call('expert', 'POST', `/api/consultations/${id}/prescriptions`, { items: [] })).status, 'no REST route creates one').to.equal(404);
-      const item = { drug: '阿司匹林肠溶片', dose: '100mg', frequency: '每日一次', days: 30, quantity: '30片' };
+      await expert.setUpMedia();
+      expect(await refused(expert.request('prescription:create', { items: [item] })), 'admitted, but no camera').to.equal('IN_PERSON_REQUIRED');
+      await expert.produce('mic');
+      expect(await refused(expert.request('prescription:create', { items: [item] })), 'a microphone is not a camera').to.equal('IN_PERSON_REQUIRED');
+      const camera = await expert.produce('camera');
+      await expert.request('room:pauseProducer', { producerId: camera.id });
+      expect(await refused(expert.request('prescription:create', { items: [item] })), 'camera paused').to.equal('IN_PERSON_REQUIRED');
+      await expert.request('room:resumeProducer', { producerId: camera.id });
       const opioid = { ...item, drug: '盐酸羟考酮缓释片', dose: '10mg' };
       expect(await refused(expert.request('prescription:create', { items: [item, opioid] })), 'no narcotics online').to.equal('VALIDATION_FAILED');
+      const before = (await server.db.query<{ n: number }>('SELECT count(*)::int AS n FROM prescriptions WHERE consultation_id = $1', [id])).rows[0]!.n;
+      expect(before, 'nothing was written by the refused attempts').to.equal(0);
       const rx = await expert.request('prescription:create', { items: [item] });
       expect(rx.status).to.equal('pending_review');
       const adHoc = await visitClient({ sub: 'dr-zhang', role: 'host', room: 'some-ad-hoc-room' });
       await adHoc.join();
+      await onCamera(adHoc);
       expect(await refused(adHoc.request('prescription:create', { items: [item] })), 'outside a consultation visit').to.equal('FORBIDDEN');
       const outsider = await call('neurologist', 'GET', `/api/consultations/${id}`);
       expect(code(outsider), 'another department sees nothing').to.equal('NOT_FOUND');
+
+      // A pending prescription counts for nobody but the practitioners: outline viewers do not see it.
+      const outline = (await call('tertiaryAdmin', 'GET', `/api/consultations/${id}`)).json as ConsultationView;
+      expect(outline.scope).to.equal('outline');
+      expect(outline.prescriptions, 'pending: hidden from the outline').to.deep.equal([]);
+      expect(((await call('countyDoctor', 'GET', `/api/consultations/${id}`)).json as ConsultationView).prescriptions.map((p) => p.status)).to.deep.equal(['pending_review']);
+
       expect(code(await call('countyDoctor', 'POST', `/api/prescriptions/${rx.prescriptionId}/review`, { decision: 'approve', comment: '' })), 'not a pharmacist').to.equal('FORBIDDEN');
       expect(code(await call('expert', 'POST', `/api/prescriptions/${rx.prescriptionId}/review`, { decision: 'approve', comment: '' })), 'the prescriber').to.equal('FORBIDDEN');
       const pending = await call('tertiaryPharmacist', 'GET', '/api/prescriptions/pending');
@@ -255,15 +521,103 @@ describe('consultation workflow and the rules of internet diagnosis', function (
       const approved = await call('tertiaryPharmacist', 'POST', `/api/prescriptions/${rx.prescriptionId}/review`, { decision: 'approve', comment: '剂量合理' });
       expect(approved.json).to.include({ status: 'approved', reviewedBy: 'ph-liu' });
       expect(code(await call('tertiaryPharmacist', 'POST', `/api/prescriptions/${rx.prescriptionId}/review`, { decision: 'reject', comment: 'x' }))).to.equal('INVALID_STATE');
+      const released = (await call('tertiaryAdmin', 'GET', `/api/consultations/${id}`)).json as ConsultationView;
+      expect(released.prescriptions.map((p) => p.status), 'approved: shown to the outline').to.deep.equal(['approved']);
+    });
 
-      // Escalation: a neurologist of the tertiary hospital is invited into the same room.
-      const child = await call('countyDoctor', 'POST', `/api/consultations/${id}/escalations`, { invitedInstitutionId: 'sy-tertiary', department: 'neurology', question: '头晕伴肢体麻木，请神经内科会诊' });
+    it('escalates into the same room: the invitee is accepted, admitted from the lobby by the host, signs and completes without closing the visit; open escalations close with the visit', async () => {
+      const c = await inProgress();
+      const id = c.consultationId;
+      const host = await visitClient({ sub: 'dr-li', role: 'host', room: c.roomId });
+      await host.join();
+
+      const escalate = (department: string, question: string) => call('countyDoctor', 'POST', `/api/consultations/${id}/escalations`, { invitedInstitutionId: 'sy-tertiary', department, question });
+      const child = await escalate('neurology', '头晕伴肢体麻木，请神经内科会诊');
       expect(child.status, child.text).to.equal(201);
+      const childId = child.json.consultationId as string;
       expect(child.json).to.include({ parentId: id, status: 'requested', roomId: c.roomId });
-      await call('tertiaryAdmin', 'POST', `/api/consultations/${child.json.consultationId}/accept`, { expertId: 'dr-chen' });
+      expect(code(await call('neurologist', 'POST', `/api/consultations/${childId}/visit-token`)), 'not accepted yet').to.equal('FORBIDDEN');
+      expect((await call('tertiaryAdmin', 'POST', `/api/consultations/${childId}/accept`, { expertId: 'dr-chen' })).json.status).to.equal('accepted');
+      // An escalation has no schedule or follow-up confirmation of its own, and is not terminated on its own.
+      const slot = { start: new Date().toISOString(), end: new Date(Date.now() + 600_000).toISOString() };
+      expect(code(await call('neurologist', 'POST', `/api/consultations/${childId}/schedule`, slot)), 'no schedule').to.equal('INVALID_STATE');
+      expect(code(await call('neurologist', 'POST', `/api/consultations/${childId}/confirm-follow-up`)), 'no confirmation').to.equal('INVALID_STATE');
+      const referral = { institution: '省第一人民医院', department: '神经内科', advice: '线下就诊' };
+      expect(code(await call('neurologist', 'POST', `/api/consultations/${childId}/terminate`, { reason: 'not_suitable_remote', note: '需查体', referral })), 'the visit’s expert terminates').to.equal('INVALID_STATE');
+
+      // The invitee gets a token for the visit's own room, waits in its lobby, and the host admits them.
+      const token = await call('neurologist', 'POST', `/api/consultations/${childId}/visit-token`);
+      expect(token.status, token.text).to.equal(201);
+      expect(token.json).to.include({ role: 'expert', roomId: c.roomId, displayName: '陈教授' });
       const neuro = await visitClient({ sub: 'dr-chen', role: 'expert', room: c.roomId });
-      const neuroWaiting = await neuro.join();
-      expect(neuroWaiting.status).to.equal('waiting');
+      const waiting = await neuro.join();
+      expect(waiting.status).to.equal('waiting');
+      const lobby = await host.waitFor('room:lobby', (entries) => entries.some((e) => e.userId === 'dr-chen'));
+      await host.request('room:admit', { peerId: lobby.find((e) => e.userId === 'dr-chen')!.peerId });
+      const admitted = await neuro.waitFor('room:admitted');
+      expect(admitted.peers.map((p) => p.userId), 'the invitee sees the host').to.include('dr-li');
+      const joined = await host.waitFor('room:peerJoined', (p) => p.userId === 'dr-chen');
+      expect(joined.displayName).to.equal('陈教授');
+      const room = server.rooms.get(c.roomId)!;
+      expect(room.members().map((m) => m.userId).sort(), 'one room, both in it').to.deep.equal(['dr-chen', 'dr-li']);
+
+      // The invitee signs and completes the escalation; the visit and its room go on.
+      expect(code(await call('neurologist', 'POST', `/api/consultations/${childId}/complete`)), 'no opinion yet').to.equal('INVALID_STATE');
+      const signed = await call('neurologist', 'POST', `/api/consultations/${childId}/opinion`, { opinion: '考虑后循环缺血，建议完善头颅 MRI。', recommendations: '' });
+      expect(signed.status, signed.text).to.equal(200);
+      expect((await call('neurologist', 'POST', `/api/consultations/${childId}/complete`)).json.status).to.equal('completed');
+      expect(server.rooms.get(c.roomId), 'the visit’s room is still open').to.equal(room);
+      expect(room.closed).to.equal(false);
+      expect(host.count('room:closed')).to.equal(0);
+      expect(((await call('countyDoctor', 'GET', `/api/consultations/${id}`)).json as ConsultationView).status).to.equal('in_progress');
+      const childEvents = (await server.supervision.repository.all()).filter((e) => e.payload['consultationId'] === childId);
+      expect(childEvents.map((e) => e.topic)).to.deep.equal(['consultation.completed']);
+      expect(childEvents[0]!.payload['parentId']).to.equal(id);
+      // Its part done, the invitee no longer prescribes under it, and gets no new token.
+      await onCamera(neuro);
+      const item = { drug: '阿司匹林肠溶片', dose: '100mg', frequency: '每日一次', days: 7, quantity: '7片' };
+      expect(await refused(neuro.request('prescription:create', { items: [item] })), 'the escalation is completed').to.equal('FORBIDDEN');
+      expect(code(await call('neurologist', 'POST', `/api/consultations/${childId}/visit-token`)), 'completed escalation').to.equal('FORBIDDEN');
+
+      // One cancelled after acceptance does not make a prescriber either; an open, accepted one does.
+      const withdrawn = (await escalate('neurology', '第三个问题')).json.consultationId as string;
+      await call('tertiaryAdmin', 'POST', `/api/consultations/${withdrawn}/accept`, { expertId: 'dr-chen' });
+      expect((await call('countyDoctor', 'POST', `/api/consultations/${withdrawn}/cancel`, { reason: '问题已由本院解决' })).json.status).to.equal('cancelled');
+      expect(await refused(neuro.request('prescription:create', { items: [item] })), 'the escalation is cancelled').to.equal('FORBIDDEN');
+      const signedOpen = (await escalate('neurology', '复核：是否需要调整抗血小板治疗')).json.consultationId as string;
+      expect(await refused(neuro.request('prescription:create', { items: [item] })), 'requested, not accepted').to.equal('FORBIDDEN');
+      await call('tertiaryAdmin', 'POST', `/api/consultations/${signedOpen}/accept`, { expertId: 'dr-chen' });
+      expect((await neuro.request('prescription:create', { items: [item] })).status, 'an accepted expert of an open escalation').to.equal('pending_review');
+      await call('neurologist', 'POST', `/api/consultations/${signedOpen}/opinion`, { opinion: '同意继续阿司匹林，无需调整。', recommendations: '' });
+      const unanswered = (await escalate('internal_medicine', '请内科协助评估血糖')).json.consultationId as string;
+
+      // The visit's expert completes the visit: the room closes, and the open escalations close with it.
+      const closed = host.waitFor('room:closed');
+      await call('expert', 'POST', `/api/consultations/${id}/opinion`, { opinion: '稳定型心绞痛，继续目前治疗。', recommendations: '' });
+      expect((await call('expert', 'POST', `/api/consultations/${id}/complete`)).json.status).to.equal('completed');
+      await closed;
+      const after = async (childOf: string) => (await call('countyDoctor', 'GET', `/api/consultations/${childOf}`)).json as ConsultationView;
+      expect((await after(signedOpen)).status, 'had a signed opinion').to.equal('completed');
+      const lapsed = await after(unanswered);
+      expect(lapsed.status, 'never answered').to.equal('cancelled');
+      expect(lapsed.cancellation).to.include({ code: 'visit_ended', by: 'dr-zhang' });
+      const topics = async (of: string) => (await server.supervision.repository.all()).filter((e) => e.payload['consultationId'] === of).map((e) => e.topic);
+      expect(await topics(signedOpen), 'reported with its opinion').to.deep.equal(['consultation.completed']);
+      expect(await topics(unanswered), 'a lapsed invitation is not reported').to.deep.equal([]);
+      expect((await server.supervision.repository.all()).find((e) => e.payload['consultationId'] === signedOpen)!.payload['opinion']).to.not.equal(null);
+      expect(code(await call('tertiaryAdmin', 'POST', `/api/consultations/${unanswered}/accept`, { expertId: 'dr-chen' })), 'closed').to.equal('INVALID_STATE');
+      expect(code(await call('countyDoctor', 'POST', `/api/consultations/${id}/escalations`, { invitedInstitutionId: 'sy-tertiary', department: 'neurology', question: '结束后再邀请' })), 'after the visit').to.equal('INVALID_STATE');
+    });
+
+    it('refuses an escalation outside any cooperation agreement or approved department', async () => {
+      const c = await inProgress();
+      const escalate = (invitedInstitutionId: string, department: string) =>
+        call('countyDoctor', 'POST', `/api/consultations/${c.consultationId}/escalations`, { invitedInstitutionId, department, question: '请协助会诊评估' });
+      expect(code(await escalate('sy-tertiary', 'general_practice')), 'a department the agreement does not cover').to.equal('DEPARTMENT_NOT_COVERED');
+      expect(code(await escalate('sy-tertiary', 'psychiatry')), 'not approved for the county hospital').to.equal('DEPARTMENT_NOT_COVERED');
+      expect(code(await escalate('xc-village', 'general_practice')), 'no agreement from the county hospital to the village clinic').to.equal('DEPARTMENT_NOT_COVERED');
+      expect(code(await call('expert', 'POST', `/api/consultations/${c.consultationId}/escalations`, { invitedInstitutionId: 'sy-tertiary', department: 'neurology', question: '专家邀请' })), 'only the host').to.equal('FORBIDDEN');
+      expect((await server.consultations.repository.children(c.consultationId)).length, 'nothing was created').to.equal(0);
     });
 
     it('signs the opinion with the expert’s certificate; any change breaks the signature', async () => {
@@ -282,11 +636,14 @@ describe('consultation workflow and the rules of internet diagnosis', function (
       const verify = async () => (await call('countyDoctor', 'GET', `/api/consultations/${id}/opinion/verify`)).json.verified as boolean;
       expect(await verify()).to.equal(true);
 
-      const original = await server.consultations.repository.opinion(id);
+      const original = (await server.db.query('SELECT * FROM consultation_opinions WHERE consultation_id = $1', [id])).rows[0]!;
       const tamper = async (sql: string, params: unknown[]) => {
         await server.db.query(sql, [id, ...params]);
         const result = await verify();
-        await server.consultations.repository.insertOpinion(original!);
+        await server.db.query(
+          `UPDATE consultation_opinions SET body = $2, signed_at = $3, expert_id = $4, certificate_pem = $5, issuer_institution_id = $6, issuer_ca_sha256 = $7, version = $8 WHERE consultation_id = $1`,
+          [id, JSON.stringify(original['body']), original['signed_at'], original['expert_id'], original['certificate_pem'], original['issuer_institution_id'], original['issuer_ca_sha256'], original['version']],
+        );
         return result;
       };
       expect(await tamper(`UPDATE consultation_opinions SET body = jsonb_set(body, '{opinion}', to_jsonb($2::text)) WHERE consultation_id = $1`, ['建议停用阿司匹林。']), 'text changed').to.equal(false);
@@ -294,6 +651,9 @@ describe('consultation workflow and the rules of internet diagnosis', function (
       expect(await tamper(`UPDATE consultation_opinions SET expert_id = 'dr-chen' WHERE consultation_id = $1`, []), 'signer changed').to.equal(false);
       const other = (await server.directory.repository.practitioner('dr-chen'))!.certificatePem!;
       expect(await tamper(`UPDATE consultation_opinions SET certificate_pem = $2 WHERE consultation_id = $1`, [other]), 'certificate swapped').to.equal(false);
+      expect(await tamper(`UPDATE consultation_opinions SET version = 2 WHERE consultation_id = $1`, []), 'version renumbered').to.equal(false);
+      expect(await tamper(`UPDATE consultation_opinions SET issuer_institution_id = 'qx-county' WHERE consultation_id = $1`, []), 'another issuing institution').to.equal(false);
+      expect(await tamper(`UPDATE consultation_opinions SET issuer_ca_sha256 = repeat('0', 64) WHERE consultation_id = $1`, []), 'another CA').to.equal(false);
       expect(await verify(), 'restored').to.equal(true);
 
       const done = await call('expert', 'POST', `/api/consultations/${id}/complete`);
@@ -305,6 +665,75 @@ describe('consultation workflow and the rules of internet diagnosis', function (
       const events = (await server.supervision.repository.all()).filter((e) => e.payload['consultationId'] === id);
       expect(events.map((e) => e.topic)).to.deep.equal(['consultation.completed']);
       expect(JSON.stringify(events[0]!.payload)).not.to.include(patient.name).and.not.to.include(patient.mrn);
+    });
+
+    it('keeps every signed version of an amended opinion, refuses signing once completed (checked in the locked transaction), and reports the final version', async () => {
+      const c = await inProgress();
+      const id = c.consultationId;
+      const v1 = await call('expert', 'POST', `/api/consultations/${id}/opinion`, { opinion: '初步意见：稳定型心绞痛，继续双抗。', recommendations: '两周后复诊' });
+      expect(v1.json.opinion).to.include({ version: 1, verified: true });
+      const v2 = await call('expert', 'POST', `/api/consultations/${id}/opinion`, { opinion: '修正意见：改为单抗治疗，加用他汀。', recommendations: '一月后复诊' });
+      const amended = v2.json as ConsultationView;
+      expect(amended.opinion).to.include({ version: 2, verified: true });
+      expect(amended.opinion!.body.opinion).to.include('修正意见');
+      expect(amended.earlierOpinions.map((o) => [o.version, o.body.opinion, o.verified]), 'the first version stays, still verifiable').to.deep.equal([[1, '初步意见：稳定型心绞痛，继续双抗。', true]]);
+      const rows = await server.db.query<{ version: number }>('SELECT version FROM consultation_opinions WHERE consultation_id = $1 ORDER BY version', [id]);
+      expect(rows.rows.map((r) => r.version)).to.deep.equal([1, 2]);
+      // Dropping the superseded version breaks the chain: the later one names it.
+      const first = (await server.db.query('SELECT * FROM consultation_opinions WHERE consultation_id = $1 AND version = 1', [id])).rows[0]!;
+      await server.db.query('DELETE FROM consultation_opinions WHERE consultation_id = $1 AND version = 1', [id]);
+      expect(await server.consultations.verifyOpinion(id), 'version 1 removed').to.equal(false);
+      await server.db.query(
+        `INSERT INTO consultation_opinions (consultation_id, version, body_format, expert_id, body, signed_at, signature, certificate_pem, issuer_institution_id, issuer_ca_sha256)
+         VALUES ($1, 1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+        [id, first['body_format'], first['expert_id'], JSON.stringify(first['body']), first['signed_at'], first['signature'], first['certificate_pem'], first['issuer_institution_id'], first['issuer_ca_sha256']],
+      );
+      expect(await server.consultations.verifyOpinion(id), 'restored').to.equal(true);
+      // Anyone signing again through the repository cannot overwrite a version either.
+      const latest = (await server.consultations.repository.opinion(id))!;
+      let overwrite: unknown = null;
+      await server.consultations.repository.insertOpinion({ ...latest, body: { opinion: '篡改', recommendations: '' } }).catch((err: unknown) => {
+        overwrite = err;
+      });
+      expect(overwrite, 'a version is never replaced').to.be.instanceOf(Error);
+
+      // The consultation completes while a third signature is being made: the transaction sees it and refuses.
+      const directory = server.directory as unknown as { signAs: typeof server.directory.signAs };
+      const signAs = directory.signAs;
+      directory.signAs = async (...args) => {
+        const signature = await signAs.apply(server.directory, args);
+        await server.consultations.complete(identityOf('dr-zhang'), id);
+        return signature;
+      };
+      try {
+        expect(code(await call('expert', 'POST', `/api/consultations/${id}/opinion`, { opinion: '第三版：在完成的同时签署。', recommendations: '' })), 'completed meanwhile').to.equal('INVALID_STATE');
+      } finally {
+        directory.signAs = signAs;
+      }
+      expect((await server.consultations.repository.opinions(id)).map((o) => o.version), 'nothing added').to.deep.equal([1, 2]);
+      expect(code(await call('expert', 'POST', `/api/consultations/${id}/opinion`, { opinion: '完成后再修改的意见文本。', recommendations: '' })), 'after completion').to.equal('INVALID_STATE');
+      const [event] = (await server.supervision.repository.all()).filter((e) => e.payload['consultationId'] === id);
+      expect(event!.payload['opinion']).to.include({ version: 2, signature: latest.signature });
+      const seen = (await call('countyDoctor', 'GET', `/api/consultations/${id}`)).json as ConsultationView;
+      expect([seen.opinion!.version, ...seen.earlierOpinions.map((o) => o.version)]).to.deep.equal([2, 1]);
+    });
+
+    it('verifies an opinion against the CA that issued it and the expert’s licence number, not the expert’s current institution', async () => {
+      const expert = await practitioner('dr-mover', 'sy-tertiary', 'cardiology', 'specialist');
+      const c = await visitOf('dr-li', expert);
+      const id = c.consultationId;
+      await call({ sub: expert, role: 'host' }, 'POST', `/api/consultations/${id}/opinion`, { opinion: '考虑稳定型心绞痛，继续目前治疗。', recommendations: '' });
+      expect(await server.consultations.verifyOpinion(id)).to.equal(true);
+      const stored = (await server.consultations.repository.opinion(id))!;
+      expect(stored.issuerInstitutionId).to.equal('sy-tertiary');
+      const ca = (await server.directory.repository.institutionCa('sy-tertiary'))!;
+      expect(stored.issuerCaSha256).to.equal(crypto.createHash('sha256').update(new crypto.X509Certificate(ca.certificatePem).raw).digest('hex'));
+      // The expert later moves to the county hospital: what they signed at the tertiary hospital still verifies.
+      await server.db.query(`UPDATE practitioners SET institution_id = 'qx-county' WHERE practitioner_id = $1`, [expert]);
+      expect(await server.consultations.verifyOpinion(id), 'after moving institution').to.equal(true);
+      // A certificate that does not carry the expert's licence number does not vouch for them.
+      await server.db.query(`UPDATE practitioners SET licence_number = '990000000000001' WHERE practitioner_id = $1`, [expert]);
+      expect(await server.consultations.verifyOpinion(id), 'licence number differs from the certificate').to.equal(false);
     });
 
     it('terminates a visit judged a first visit, with the reason and a referral the requester sees, and closes the room', async () => {
@@ -427,6 +856,22 @@ describe('consultation workflow and the rules of internet diagnosis', function (
       } finally {
         await rx.close();
       }
+    });
+
+    it('counts pending, dead-lettered and delivered events in /metrics', async () => {
+      const scrape = async () => {
+        const res = await get(server, '/metrics');
+        expect(res.status).to.equal(200);
+        const out: Record<string, number> = {};
+        for (const m of res.text.matchAll(/^huizhen_supervision_outbox_events\{status="(\w+)"\} (\d+)$/gm)) out[m[1]!] = Number(m[2]);
+        return out;
+      };
+      const before = await scrape();
+      expect(before).to.deep.equal(await server.supervision.repository.counts());
+      await server.db.query(`INSERT INTO supervision_outbox (event_id, topic, payload, status, attempts) VALUES ($1, 'consultation.completed', '{}', 'dead', 5)`, [`evt-${crypto.randomUUID()}`]);
+      await server.db.query(`INSERT INTO supervision_outbox (event_id, topic, payload, status) VALUES ($1, 'consultation.completed', '{}', 'pending')`, [`evt-${crypto.randomUUID()}`]);
+      const after = await scrape();
+      expect(after).to.deep.equal({ pending: before['pending']! + 1, dead: before['dead']! + 1, delivered: before['delivered']! });
     });
   });
 });

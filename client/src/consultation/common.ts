@@ -6,6 +6,7 @@
  */
 import type {
   AgreementView,
+  ConsultationCard,
   ConsultationStatus,
   ConsultationView,
   InstitutionView,
@@ -101,8 +102,15 @@ export function consultationBadge(status: ConsultationStatus): HTMLElement {
   return h('span', { class: `badge cstatus-${status}`, 'data-testid': 'consultation-status', 'data-status': status }, consultationStatusName(status));
 }
 
+/** A consultation as the worklist (card) or its own page (view) has it. */
+export type Shown = ConsultationCard | ConsultationView;
+
+const hasOpinion = (v: Shown) => ('hasOpinion' in v ? v.hasOpinion : v.opinion !== null);
+const documentCount = (v: Shown) => ('documentCount' in v ? v.documentCount : v.documentKinds.length);
+const hasConsent = (v: Shown) => ('hasConsent' in v ? v.hasConsent : v.consent !== null);
+
 /** "溪村卫生室 → 青县人民医院 · 全科医学科" */
-export function routeText(v: ConsultationView): string {
+export function routeText(v: Pick<Shown, 'requestingInstitution' | 'invitedInstitution' | 'department'>): string {
   return `${v.requestingInstitution.name} → ${v.invitedInstitution.name} · ${departmentName(v.department)}`;
 }
 
@@ -125,7 +133,7 @@ export function shortRef(consultationId: string): string {
   return consultationId.replace(/^cons-/, '').slice(0, 8);
 }
 
-export function expertText(v: ConsultationView): string {
+export function expertText(v: Pick<Shown, 'expert' | 'invitedInstitution'>): string {
   return v.expert ? `${v.expert.name}${paren(v.invitedInstitution.name)}` : t('expertNotAssigned');
 }
 
@@ -134,15 +142,15 @@ export function expertText(v: ConsultationView): string {
  * has something to do (their actions say so), otherwise what everyone is
  * waiting for.
  */
-export function nextStep(v: ConsultationView): { mine: boolean; text: string } | null {
+export function nextStep(v: Shown): { mine: boolean; text: string } | null {
   const a = v.actions;
   if (a.accept) return { mine: true, text: t('todoAccept') };
   if (a.confirmFollowUp) return { mine: true, text: t('todoConfirmFollowUp') };
-  if (a.join && a.writeOpinion && !v.opinion) return { mine: true, text: t('todoVisitExpert') };
+  if (a.join && a.writeOpinion && !hasOpinion(v)) return { mine: true, text: t('todoVisitExpert') };
   if (a.complete) return { mine: true, text: t('todoComplete') };
   if (a.join) return { mine: true, text: t('todoJoin') };
   if (a.submit) {
-    const missing = [v.documents.length === 0 ? t('missingDocument') : '', v.consent ? '' : t('missingConsent')].filter(Boolean);
+    const missing = [documentCount(v) === 0 ? t('missingDocument') : '', hasConsent(v) ? '' : t('missingConsent')].filter(Boolean);
     return { mine: true, text: missing.length ? `${t('todoDraft')}${paren(joinList(missing))}` : t('todoSubmit') };
   }
   if (a.schedule && v.status === 'accepted') return { mine: true, text: t('todoSchedule') };
@@ -150,11 +158,13 @@ export function nextStep(v: ConsultationView): { mine: boolean; text: string } |
     case 'requested':
       return { mine: false, text: t('waitAccept') };
     case 'accepted':
+      // An escalation has no schedule of its own: its expert joins the visit that is going on.
+      if (v.parentId !== null) return { mine: false, text: hasOpinion(v) ? t('waitComplete') : t('waitEscalationOpinion') };
       return { mine: false, text: t('waitSchedule') };
     case 'scheduled':
       return { mine: false, text: t('waitFollowUp') };
     case 'in_progress':
-      return { mine: false, text: v.opinion ? t('waitComplete') : t('waitOpinion') };
+      return { mine: false, text: hasOpinion(v) ? t('waitComplete') : t('waitOpinion') };
     case 'draft':
     case 'completed':
     case 'terminated':
@@ -169,14 +179,17 @@ export function nextStep(v: ConsultationView): { mine: boolean; text: string } |
 
 /** The statuses a consultation passes through, in order (terminated and cancelled end it early). */
 export const PATH: readonly ConsultationStatus[] = ['draft', 'requested', 'accepted', 'scheduled', 'in_progress', 'completed'];
+/** An escalation's shorter path: it takes place inside its visit. */
+export const ESCALATION_PATH: readonly ConsultationStatus[] = ['requested', 'accepted', 'completed'];
 
 /** The path as steps: done, the current one, still to come; an early end replaces the rest. */
 export function stepper(v: ConsultationView): HTMLElement {
+  const path = v.parentId === null ? PATH : ESCALATION_PATH;
   const ended = v.status === 'terminated' || v.status === 'cancelled';
   // Where an early end happened: the last step reached.
-  const reached = ended ? lastReached(v) : PATH.indexOf(v.status);
+  const reached = ended ? (v.parentId === null ? lastReached(v) : v.expert ? 1 : 0) : path.indexOf(v.status);
   // An early end replaces the steps it never reached.
-  const shown = ended ? PATH.slice(0, reached + 1) : PATH;
+  const shown = ended ? path.slice(0, reached + 1) : path;
   const steps = shown.map((status, i) => {
     const state = ended || i < reached ? 'done' : i === reached ? (status === 'completed' ? 'done' : 'current') : 'todo';
     return h('li', { class: 'step', 'data-state': state, 'aria-current': state === 'current' ? 'step' : undefined }, consultationStatusName(status));

@@ -12,9 +12,13 @@
  *   refers the patient to an in-person clinic; during the visit the expert
  *   signs the opinion and completes; the host may invite another
  *   institution's expert.
- * - Refreshes every few seconds; a form being filled in is left alone.
+ * - Every fetch of the record is a view the server audits, so the page
+ *   fetches it once, then every few seconds asks only whether anything
+ *   changed (`/changes`: status and version, nothing about the patient, not
+ *   audited) and fetches the record again only when it did. A form being
+ *   filled in is left alone.
  */
-import type { ConsultationView, DocumentKind, PractitionerView, TerminationReason } from '../../../server/protocol/consultation.ts';
+import type { ConsultationChange, ConsultationView, DocumentKind, OpinionView, PractitionerView, TerminationReason } from '../../../server/protocol/consultation.ts';
 import { DOCUMENT_KINDS, TERMINATION_REASONS } from '../../../server/protocol/consultation.ts';
 import { api, apiBlob, apiUpload, session, visitSession, type StoredSession } from '../api.ts';
 import {
@@ -118,6 +122,16 @@ export function consultationPage(): void {
       else say('error', errorMessage(err));
     }
   };
+  /** The poll: the record again only when its version or status moved. */
+  const refresh = async () => {
+    if (!view) return load();
+    try {
+      const mark = await api<ConsultationChange>('GET', `${base}/changes`);
+      if (mark.version !== view.version || mark.status !== view.status) await load();
+    } catch (err) {
+      say('error', errorMessage(err));
+    }
+  };
   /** After one of our own steps: show the result at once, forms rebuilt. */
   const done = (v: ConsultationView, text: string) => {
     say('ok', text);
@@ -149,9 +163,9 @@ export function consultationPage(): void {
           v.parentId !== null && [t('escalatedFrom'), h('a', { href: `/consultation?id=${encodeURIComponent(v.parentId)}` }, shortRef(v.parentId))],
         ),
         facts(
-          [t('slot'), slotText(v.slot)],
+          [t('slot'), v.parentId ? t('escalationNoSlot') : slotText(v.slot)],
           [t('consent'), v.consent ? `${consentMethodName(v.consent.method)} · ${formatDateTime(v.consent.at)}` : h('span', { class: 'warn-text' }, t('consentNotRecorded'))],
-          [t('followUpConfirmed'), v.followUpConfirmedAt ? formatDateTime(v.followUpConfirmedAt) : t('notYet')],
+          v.parentId === null && [t('followUpConfirmed'), v.followUpConfirmedAt ? formatDateTime(v.followUpConfirmedAt) : t('notYet')],
           [t('createdAt'), formatDateTime(v.createdAt)],
         ),
       ),
@@ -493,7 +507,13 @@ export function consultationPage(): void {
       form.dataset['editing'] = '1';
       text.focus();
     });
-    return block(t('writeOpinionHeading'), h('p', { class: 'ok-text' }, tf('opinionSignedAt', { at: formatDateTime(v.opinion.signedAt) })), revise, form);
+    return block(
+      t('writeOpinionHeading'),
+      h('p', { class: 'ok-text' }, tf('opinionSignedAt', { at: formatDateTime(v.opinion.signedAt) })),
+      h('p', { class: 'muted' }, t('amendNote')),
+      revise,
+      form,
+    );
   };
 
   const completeBlock = (v: ConsultationView): HTMLElement => {
@@ -657,7 +677,7 @@ export function consultationPage(): void {
   );
   head.replaceChildren(h('p', { class: 'muted' }, t('loading')));
   todo.hidden = true;
-  poll(() => load());
+  poll(() => refresh());
 }
 
 /** Gets a visit token for the room and opens the room page with it; the staff session stays as it is. */
@@ -692,6 +712,7 @@ function terminationPanel(v: ConsultationView): HTMLElement | null {
 function cancellationNote(v: ConsultationView): HTMLElement | null {
   const c = v.cancellation;
   if (!c) return null;
+  if (c.code === 'visit_ended') return h('p', { class: 'notice warning', role: 'note', 'data-testid': 'cancellation' }, `${t('escalationClosedWithVisit')}${paren(formatDateTime(c.at))}`);
   const byRequester = c.by === v.requester.practitionerId;
   return h(
     'p',
@@ -759,9 +780,26 @@ function opinionView(v: ConsultationView): HTMLElement {
     return h('p', { class: 'muted', 'data-testid': 'no-opinion' }, v.status === 'in_progress' ? t('opinionPending') : ended ? t('noOpinion') : t('opinionLater'));
   }
   return h(
+    'div',
+    {},
+    opinionArticle(o, 'opinion'),
+    // Amendments never erase what was signed: earlier versions stay, folded away.
+    v.earlierOpinions.length > 0
+      ? h(
+          'details',
+          { class: 'opinion-versions', 'data-testid': 'earlier-opinions' },
+          h('summary', {}, tf('earlierOpinions', { n: v.earlierOpinions.length })),
+          ...v.earlierOpinions.map((e) => opinionArticle(e, 'earlier-opinion')),
+        )
+      : null,
+  );
+}
+
+function opinionArticle(o: OpinionView, testid: string): HTMLElement {
+  return h(
     'article',
-    { class: `opinion ${o.verified ? 'verified' : 'unverified'}`, 'data-testid': 'opinion' },
-    h('h3', {}, t('opinionBodyHeading')),
+    { class: `opinion ${o.verified ? 'verified' : 'unverified'}${testid === 'opinion' ? '' : ' superseded'}`, 'data-testid': testid, 'data-version': String(o.version) },
+    h('h3', {}, testid === 'opinion' ? t('opinionBodyHeading') : tf('opinionVersionSuperseded', { n: o.version })),
     h('p', { class: 'pre', 'data-testid': 'opinion-text' }, o.body.opinion),
     o.body.recommendations ? h('h3', {}, t('recommendations')) : null,
     o.body.recommendations ? h('p', { class: 'pre' }, o.body.recommendations) : null,
@@ -773,7 +811,7 @@ function opinionView(v: ConsultationView): HTMLElement {
         { class: `badge ${o.verified ? 'sig-ok' : 'sig-bad'}`, 'data-testid': 'signature-state', 'data-verified': String(o.verified) },
         o.verified ? `✓ ${t('signatureVerified')}` : `✕ ${t('signatureInvalid')}`,
       ),
-      h('span', {}, `${o.expertName} · ${formatDateTime(o.signedAt)}`),
+      h('span', {}, `${o.expertName} · ${formatDateTime(o.signedAt)}${o.version > 1 ? ` · ${tf('opinionVersion', { n: o.version })}` : ''}`),
       h('span', { class: 'muted mono', 'data-testid': 'certificate-serial' }, labelled(t('certificateSerial'), o.certificateSerial)),
     ),
     o.verified ? null : h('p', { class: 'notice error', role: 'alert' }, t('signatureInvalidExplain')),

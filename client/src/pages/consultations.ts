@@ -9,11 +9,14 @@
  * - An institution's administrator sees what was sent to the institution:
  *   requests waiting to be accepted first, then the rest.
  *
- * Lists refresh every few seconds.
+ * The lists are cards: no patient name, record number or clinical text —
+ * the server never sends them for a list (the record is read, and that
+ * read audited, only when a consultation is opened). Lists refresh every
+ * few seconds.
  */
-import type { ConsultationView, PatientDetails, PractitionerView } from '../../../server/protocol/consultation.ts';
+import type { ConsultationCard, ConsultationView, PatientDetails, PractitionerView } from '../../../server/protocol/consultation.ts';
 import { adminsInstitution, api, isPractitioner, session, type StoredSession } from '../api.ts';
-import { ageText, departmentName, errorText, formatDateTime, labelled, paren, sexName, t, tf } from '../i18n.ts';
+import { ageText, departmentName, errorText, formatDateTime, labelled, paren, sexName, t, terminationReasonName, tf } from '../i18n.ts';
 import {
   FieldError,
   consultationBadge,
@@ -34,7 +37,7 @@ import { LiveList, facts, poll } from '../playback/requestView.ts';
 import { errorMessage, h, layout, mount, notice } from '../ui.ts';
 
 const OPEN = ['draft', 'requested', 'accepted', 'scheduled', 'in_progress'];
-const href = (v: ConsultationView) => `/consultation?id=${encodeURIComponent(v.consultationId)}`;
+const href = (v: ConsultationCard) => `/consultation?id=${encodeURIComponent(v.consultationId)}`;
 
 export function consultationsPage(): void {
   const who = session.get();
@@ -52,7 +55,7 @@ export function consultationsPage(): void {
   const fail = (err: unknown) => messages.replaceChildren(notice('error', errorMessage(err)));
 
   const list = (testid: string, empty: string) =>
-    new LiveList<ConsultationView>(
+    new LiveList<ConsultationCard>(
       h('div', { class: 'consult-list', 'data-testid': testid }),
       (v) => v.consultationId,
       (v) => consultationCard(v, who),
@@ -60,11 +63,11 @@ export function consultationsPage(): void {
     );
 
   const sections: HTMLElement[] = [];
-  let update: (all: ConsultationView[]) => void;
-  const newest = (a: ConsultationView, b: ConsultationView) => b.createdAt.localeCompare(a.createdAt);
+  let update: (all: ConsultationCard[]) => void;
+  const newest = (a: ConsultationCard, b: ConsultationCard) => b.createdAt.localeCompare(a.createdAt);
   // What waits for me first, then the other open ones, then finished ones; within each, newest first.
-  const rank = (v: ConsultationView) => (nextStep(v)?.mine ? 0 : OPEN.includes(v.status) ? 1 : 2);
-  const byOpenThenNewest = (a: ConsultationView, b: ConsultationView) => rank(a) - rank(b) || newest(a, b);
+  const rank = (v: ConsultationCard) => (nextStep(v)?.mine ? 0 : OPEN.includes(v.status) ? 1 : 2);
+  const byOpenThenNewest = (a: ConsultationCard, b: ConsultationCard) => rank(a) - rank(b) || newest(a, b);
 
   if (admin) {
     const toAccept = list('to-accept', t('noToAccept'));
@@ -94,7 +97,7 @@ export function consultationsPage(): void {
 
   const refresh = poll(async () => {
     try {
-      const { consultations } = await api<{ consultations: ConsultationView[] }>('GET', '/api/consultations');
+      const { consultations } = await api<{ consultations: ConsultationCard[] }>('GET', '/api/consultations');
       update(consultations);
     } catch (err) {
       fail(err);
@@ -126,7 +129,7 @@ export function consultationsPage(): void {
   );
 }
 
-function consultationCard(v: ConsultationView, who: StoredSession): HTMLElement {
+function consultationCard(v: ConsultationCard, who: StoredSession): HTMLElement {
   const step = nextStep(v);
   const asRequester = v.requester.practitionerId === who.userId;
   return h(
@@ -137,7 +140,7 @@ function consultationCard(v: ConsultationView, who: StoredSession): HTMLElement 
       { class: 'card-head' },
       consultationBadge(v.status),
       v.parentId ? h('span', { class: 'badge escalated' }, t('escalatedBadge')) : null,
-      // The patient names the card (the outline's sex and age before accepting).
+      // Sex and age name the card; the patient's name is on the consultation's own page.
       h('h3', {}, h('a', { href: href(v) }, patientTitle(v))),
       h('span', { class: 'ref muted', title: v.consultationId }, shortRef(v.consultationId)),
     ),
@@ -146,21 +149,16 @@ function consultationCard(v: ConsultationView, who: StoredSession): HTMLElement 
       'div',
       { class: 'card-columns' },
       facts(
-        [t('chiefComplaint'), h('span', { class: 'clamp' }, v.summary.chiefComplaint)],
-        [t('priorDiagnosis'), h('span', { class: 'clamp' }, v.summary.priorDiagnosis)],
-        [t('question'), h('span', { class: 'clamp' }, v.summary.question)],
+        [t('expert'), expertText(v)],
+        [t('slot'), v.parentId ? t('escalationNoSlot') : slotText(v.slot)],
       ),
       facts(
-        [t('expert'), expertText(v)],
-        [t('slot'), slotText(v.slot)],
-        v.patient ? [t('mrnShort'), v.patient.mrn] : null,
         [t('createdAt'), formatDateTime(v.createdAt)],
+        v.endedAt ? [t('endedAt'), formatDateTime(v.endedAt)] : [t('documentsHeading'), tf('documentCount', { n: v.documentCount })],
       ),
     ),
-    v.termination ? h('p', { class: 'card-alert', role: 'note' }, `${t('terminatedReferShort')} ${labelled(t('referralTo'), `${v.termination.referral.institution} · ${v.termination.referral.department}`)}`) : null,
-    v.cancellation
-      ? h('p', { class: 'card-alert quiet', role: 'note' }, `${v.cancellation.by === v.requester.practitionerId ? t('withdrawnNote') : t('declinedNote')}${labelled(t('reason'), v.cancellation.reason)}`)
-      : null,
+    v.termination ? h('p', { class: 'card-alert', role: 'note' }, `${t('terminatedReferShort')} ${labelled(t('terminationReason'), terminationReasonName(v.termination.reason))}`) : null,
+    v.cancellation ? h('p', { class: 'card-alert quiet', role: 'note' }, cancelledText(v.cancellation.by)) : null,
     h(
       'footer',
       { class: 'card-foot' },
@@ -170,12 +168,26 @@ function consultationCard(v: ConsultationView, who: StoredSession): HTMLElement 
   );
 }
 
-/** "张桂兰（女，70 岁）", or before accepting "女，78 岁（接诊后显示姓名）". */
-function patientTitle(v: ConsultationView): string {
+function cancelledText(by: NonNullable<ConsultationCard['cancellation']>['by']): string {
+  switch (by) {
+    case 'requester':
+      return t('withdrawnNote');
+    case 'invited_institution':
+      return t('declinedNote');
+    case 'visit_ended':
+      return t('escalationClosedWithVisit');
+    default: {
+      const never: never = by;
+      return never;
+    }
+  }
+}
+
+/** "女，70 岁（接诊后显示姓名）" while waiting to be accepted; "女，70 岁" after. */
+function patientTitle(v: ConsultationCard): string {
   const sexAge = `${sexName(v.patientOutline.sex)}${t('listComma')}${ageText(v.patientOutline.ageYears)}`;
-  if (v.patient) return `${v.patient.name}${paren(sexAge)}`;
-  // Only an accepting expert ever sees the name: say so while that is still to come.
-  return v.status === 'requested' ? `${sexAge}${paren(t('nameAfterAccepting'))}` : sexAge;
+  // The name is never on a list: say where it is.
+  return `${sexAge}${paren(v.status === 'requested' ? t('nameAfterAccepting') : t('nameOnPage'))}`;
 }
 
 // --- A new request -------------------------------------------------------------

@@ -59,6 +59,24 @@ export function directoryPage(): void {
         }),
       );
     }
+    if (p.status === 'suspended') {
+      // Lifting a suspension is its own decision, with a reason, in the audit trail (re-verifying does not lift it).
+      actions.append(
+        reasonAction({
+          open: t('reinstate'),
+          label: t('reinstateReason'),
+          confirm: t('confirmReinstate'),
+          min: 2,
+          testid: `reinstate-${p.practitionerId}`,
+          submit: async (reason) => {
+            await api('POST', `/api/directory/practitioners/${encodeURIComponent(p.practitionerId)}/reinstate`, { reason });
+            say('ok', tf('reinstated', { name: p.name }));
+            await load();
+          },
+          onError: (err) => say('error', errorMessage(err)),
+        }),
+      );
+    }
     return h(
       'tr',
       { 'data-practitioner-id': p.practitionerId, 'data-status': p.status },

@@ -634,6 +634,8 @@ function endingScreen(roomSession: RoomSession, picker: DevicePicker, ending: En
             return t('youWereRemoved');
           case 'replaced':
             return t('youWereReplaced');
+          case 'suspended':
+            return t('youWereSuspended');
           case 'token_expired':
             return t('tokenExpired');
           case 'left':
@@ -654,7 +656,8 @@ function endingScreen(roomSession: RoomSession, picker: DevicePicker, ending: En
       }
     }
   })();
-  const canRejoin = ending.kind !== 'closed' || ending.reason !== 'visit_ended';
+  // Neither an ended visit nor a suspended practitioner comes back in.
+  const canRejoin = !(ending.kind === 'closed' && ending.reason === 'visit_ended') && !(ending.kind === 'left' && ending.reason === 'suspended');
   mount(
     layout(
       t('room'),

@@ -44,6 +44,7 @@ export const AUDIT_ACTIONS = [
   'directory.practitioner_registered',
   'directory.practitioner_verified',
   'directory.practitioner_suspended',
+  'directory.practitioner_reinstated',
   // Consultations
   'consultation.drafted',
   'consultation.document_uploaded',

@@ -2,9 +2,10 @@
  * Who may enter a visit's room. A room that belongs to a consultation opens
  * only while the visit is in progress (the expert has confirmed it is a
  * follow-up), and only to its people: the requesting doctor as host, the
- * assigned expert (and experts of consultations escalated from it) as
+ * assigned expert (and the accepted experts of its open escalations) as
  * experts, the patient — each practitioner verified and not suspended, and
  * shown under the name the directory verified, whatever the token says.
+ * Experts, like everyone but the host, then wait in the lobby to be admitted.
  *
  * Rooms that belong to no consultation (ad-hoc rooms) follow
  * `rooms.adHoc`: `off` (production default) refuses them, `verified`
@@ -79,9 +80,8 @@ export class ConsultationRoomGate {
         return { displayName: p.name, consultationId: visit.consultationId };
       }
       case 'expert': {
-        const invited = rows.find(
-          (c) => c.expertId === identity.userId && (c === visit || c.status === 'accepted' || c.status === 'scheduled' || c.status === 'in_progress'),
-        );
+        // An escalation is open while accepted (consultationState.ts); a completed or cancelled one admits no one.
+        const invited = rows.find((c) => c.expertId === identity.userId && (c === visit || (c.parentId === visit.consultationId && c.status === 'accepted')));
         if (!invited) throw new ForbiddenError('You are not an expert of this consultation.');
         const p = await this.#deps.directory.requireVerified(identity.userId);
         return { displayName: p.name, consultationId: invited.consultationId };

@@ -11,33 +11,45 @@
  * - History only after accepting: before the assigned expert has accepted,
  *   views leave out everything that identifies the patient; the documents
  *   and the patient's past consultations open only to the accepted expert
- *   (NOT_ACCEPTED). Every view is audited.
- * - The opinion is signed with the expert's certificate; a completed or
- *   terminated consultation is reported to the supervision platform
- *   through the outbox, in the same transaction.
+ *   (NOT_ACCEPTED). Every view of a record is audited; worklists show cards
+ *   without patient identifiers, and pages poll a change mark (status and
+ *   version) instead of re-reading the record.
+ * - Suspension takes effect at once: every read and every step checks that
+ *   the requester or expert is still verified (PRACTITIONER_NOT_VERIFIED).
+ * - The opinion is signed with the expert's certificate. Amendments are new
+ *   signed versions; none is ever overwritten. A completed or terminated
+ *   consultation is reported to the supervision platform through the
+ *   outbox, in the same transaction, with the opinion in force.
+ * - Escalations live inside their visit (consultationState.ts): only the
+ *   visit closes the room, and when the visit ends its open escalations
+ *   close with it, in the same transaction.
  */
 import crypto from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Identity } from '../../edge/auth/identity.ts';
 import { ForbiddenError, HuizhenError, InvalidStateError, NotFoundError, ValidationError } from '../../errors.ts';
+import { certificateSha256, subjectSerialNumber } from '../../pki/certificates.ts';
 import type { KeyEncryptionService } from '../../pki/KeyEncryptionService.ts';
 import { openItem, sealItem } from '../../pki/sealedSecret.ts';
 import type {
   ConsultationActions,
+  ConsultationCard,
+  ConsultationChange,
   ConsultationSummary,
   ConsultationView,
   DocumentKind,
+  OpinionView,
   PatientDetails,
   TerminationReason,
 } from '../../protocol/consultation.ts';
 import type { Database, Queryable } from '../../storage/db/Database.ts';
 import type { ObjectStore } from '../../storage/objects/ObjectStore.ts';
-import { ConsultationRepository, type StoredConsultation, type StoredDocument } from '../../storage/repositories/ConsultationRepository.ts';
+import { ConsultationRepository, type StoredConsultation, type StoredDocument, type StoredOpinion } from '../../storage/repositories/ConsultationRepository.ts';
 import type { StoredPractitioner } from '../../storage/repositories/DirectoryRepository.ts';
 import type { AuditSink } from '../audit/AuditTrail.ts';
 import type { DirectoryService } from '../directory/DirectoryService.ts';
 import { enqueueSupervisionEvent } from '../supervision/SupervisionOutbox.ts';
-import { allowedFrom, nextStatus, type ConsultationCommand } from './consultationState.ts';
+import { allowedFrom, isOpen, nextStatus, opinionOpen, type ConsultationCommand, type ConsultationFacts, type ConsultationKind } from './consultationState.ts';
 import { prescriptionView } from './PrescriptionService.ts';
 
 export class DepartmentNotCoveredError extends HuizhenError {
@@ -61,7 +73,7 @@ export interface ConsultationServiceDeps {
   log: Logger;
   /** Medical records are kept this long (15 years). */
   recordRetentionYears: number;
-  /** Called when a visit's room must close (terminated, completed). */
+  /** Called when a visit's room must close (the visit terminated or completed; never for an escalation). */
   onRoomClosed?: (roomId: string) => void;
 }
 
@@ -69,6 +81,9 @@ const YEAR_MS = 365.25 * 24 * 3600 * 1000;
 /** For steps whose checks run inside the transaction (passing `tx` to the directory). */
 const ALREADY_IN_STEP = async (): Promise<void> => undefined;
 const documentContext = (consultationId: string, documentId: string) => `consultation-document:${consultationId}:${documentId}`;
+/** The signed layout of new opinion versions (opinionBody). */
+export const OPINION_FORMAT = 'huizhen-consultation-opinion/2';
+const kindOf = (c: Pick<StoredConsultation, 'parentId'>): ConsultationKind => (c.parentId === null ? 'visit' : 'escalation');
 
 type Relation = 'requester' | 'expert' | 'invited_admin' | 'invited_colleague' | 'none';
 
@@ -94,6 +109,7 @@ export class ConsultationService {
     if (input.invitedInstitutionId === requester.institutionId) throw new ValidationError('invite another institution');
     const agreementId = await this.#coveringAgreement(requester.institutionId, input.invitedInstitutionId, input.department);
     const consultationId = `cons-${crypto.randomUUID()}`;
+    const now = new Date();
     const c: StoredConsultation = {
       consultationId,
       parentId: null,
@@ -117,9 +133,11 @@ export class ConsultationService {
       followUpConfirmedAt: null,
       termination: null,
       cancellation: null,
-      createdAt: new Date(),
+      createdAt: now,
       requestedAt: null,
       endedAt: null,
+      version: 1,
+      updatedAt: now,
     };
     await this.#deps.db.transaction(async (tx) => {
       await this.repository.insert(c, tx);
@@ -182,17 +200,23 @@ export class ConsultationService {
 
   // --- Invited side --------------------------------------------------------------
 
-  /** The invited institution accepts and assigns an expert of the consultation's department. */
+  /**
+   * The invited institution accepts and assigns an expert of the
+   * consultation's department. The expert's verification and the
+   * cooperation agreement are checked again here, in the step's
+   * transaction: either may have lapsed since the request was sent.
+   */
   async accept(identity: Identity, id: string, input: { expertId: string }): Promise<ConsultationView> {
-    const expert = await this.#deps.directory.requireVerified(input.expertId);
     return this.#step(identity, id, 'accept', async (c) => {
       this.#requireInvitedAdmin(identity, c);
     }, async (c, tx) => {
+      const expert = await this.#deps.directory.requireVerified(input.expertId, tx);
       if (expert.institutionId !== c.invitedInstitutionId) throw new ValidationError('the expert must belong to the invited institution');
       if (expert.department !== c.department) throw new DepartmentNotCoveredError(`the expert works in ${expert.department}, the consultation is for ${c.department}`);
       if (expert.profession === 'pharmacist' || expert.profession === 'village_doctor') throw new ValidationError('assign a physician or specialist');
-      await this.repository.update(tx, id, { status: 'accepted', expertId: expert.practitionerId, acceptedBy: identity.userId, acceptedAt: new Date() });
-      return { action: 'consultation.accepted', details: { expertId: expert.practitionerId } };
+      const agreementId = await this.#coveringAgreement(c.requestingInstitutionId, c.invitedInstitutionId, c.department, tx);
+      await this.repository.update(tx, id, { status: 'accepted', expertId: expert.practitionerId, acceptedBy: identity.userId, acceptedAt: new Date(), agreementId });
+      return { action: 'consultation.accepted', details: { expertId: expert.practitionerId, agreementId } };
     }, { hasExpert: true });
   }
 
@@ -202,6 +226,9 @@ export class ConsultationService {
     return this.#step(identity, id, 'schedule', async (c) => {
       if (!(this.#isInvitedAdmin(identity, c) || identity.userId === c.expertId)) throw new ForbiddenError('The invited institution or its assigned expert schedules the visit.');
     }, async (c, tx) => {
+      // The assigned expert may have been suspended since accepting.
+      if (!c.expertId) throw new InvalidStateError('assign an expert first');
+      await this.#deps.directory.requireVerified(c.expertId, tx);
       await this.repository.update(tx, id, { status: 'scheduled', slotStart: input.start, slotEnd: input.end });
       return { action: 'consultation.scheduled', details: { start: input.start.toISOString(), end: input.end.toISOString() } };
     });
@@ -216,7 +243,7 @@ export class ConsultationService {
     });
   }
 
-  /** 终止并引导线下就诊: a first visit, a changed condition, or not suitable for remote care. */
+  /** 终止并引导线下就诊: a first visit, a changed condition, or not suitable for remote care. Visits only; open escalations close with it. */
   async terminate(
     identity: Identity,
     id: string,
@@ -228,39 +255,72 @@ export class ConsultationService {
       const termination = { ...input, by: identity.userId, at: at.toISOString() };
       await this.repository.update(tx, id, { status: 'terminated', termination, endedAt: at, retainUntil: this.#retainUntil(at) });
       await enqueueSupervisionEvent(tx, 'consultation.terminated', supervisionPayload({ ...c, status: 'terminated', termination, endedAt: at }, null));
+      await this.#closeEscalations(tx, identity, c, at);
       return { action: 'consultation.terminated', details: { reason: input.reason, referralInstitution: input.referral.institution, referralDepartment: input.referral.department } };
     });
-    const c = await this.#get(id);
-    this.#deps.onRoomClosed?.(c.roomId);
+    await this.#roomEnded(id);
     return view;
   }
 
-  /** The expert's opinion (会诊意见), signed with the expert's own certificate. */
+  /**
+   * The expert's opinion (会诊意见), signed with the expert's own
+   * certificate. Signing again during the visit amends it: a new version
+   * that supersedes the previous one, which stays (and is shown). The
+   * signature covers the version number and the previous version's
+   * signature, so versions cannot be reordered or dropped unnoticed.
+   */
   async signOpinion(identity: Identity, id: string, input: { opinion: string; recommendations: string }): Promise<ConsultationView> {
     const c = await this.#get(id);
     await this.#requireExpert(identity, c);
-    if (c.status !== 'in_progress') throw new InvalidStateError('the opinion is written during the visit');
+    const visit = c.parentId ? await this.#get(c.parentId) : c;
+    if (!opinionOpen({ kind: kindOf(c), status: c.status, visitStatus: visit.status })) throw new InvalidStateError('the opinion is written during the visit');
+    const expert = await this.#deps.directory.requireVerified(identity.userId);
+    const ca = await this.#deps.directory.repository.institutionCa(expert.institutionId);
+    if (!ca) throw new InvalidStateError('the expert’s institution has no certificate authority');
+    const previous = await this.repository.opinion(id);
     const signedAt = new Date();
-    const body = opinionBody(c, identity.userId, input, signedAt);
-    const { signature, certificatePem } = await this.#deps.directory.signAs(identity.userId, body);
+    const unsigned = {
+      consultationId: id,
+      version: (previous?.version ?? 0) + 1,
+      bodyFormat: OPINION_FORMAT,
+      expertId: identity.userId,
+      body: input,
+      signedAt,
+      issuerInstitutionId: expert.institutionId,
+      issuerCaSha256: certificateSha256(ca.certificatePem),
+    };
+    // Signing reads the key outside the transaction (PGlite has one connection); the transaction then checks nothing moved meanwhile.
+    const { signature, certificatePem } = await this.#deps.directory.signAs(identity.userId, opinionBody(c, unsigned, previous?.signature ?? null));
     await this.#deps.db.transaction(async (tx) => {
-      await this.repository.insertOpinion({ consultationId: id, expertId: identity.userId, body: input, signedAt, signature, certificatePem }, tx);
-      await this.#audit(tx, identity, 'consultation.opinion_signed', c, { certificateSerial: new crypto.X509Certificate(certificatePem).serialNumber, signature: signature.slice(0, 32) });
+      const parent = c.parentId ? await this.repository.get(c.parentId, tx, true) : null;
+      const now = await this.repository.get(id, tx, true);
+      if (!now || now.expertId !== identity.userId) throw new ForbiddenError('Only the assigned expert does this.');
+      if (!opinionOpen({ kind: kindOf(now), status: now.status, visitStatus: (parent ?? now).status })) throw new InvalidStateError(`the consultation is ${now.status}: its opinion can no longer be signed or amended`);
+      const latest = await this.repository.opinion(id, tx);
+      if ((latest?.version ?? 0) !== (previous?.version ?? 0)) throw new InvalidStateError('the opinion was signed again meanwhile; reload it and review before signing');
+      await this.repository.insertOpinion({ ...unsigned, signature, certificatePem }, tx);
+      await this.#audit(tx, identity, 'consultation.opinion_signed', c, {
+        version: unsigned.version,
+        supersedes: previous?.version ?? null,
+        certificateSerial: new crypto.X509Certificate(certificatePem).serialNumber,
+        signature: signature.slice(0, 32),
+      });
     });
     return this.view(identity, id, { audit: false });
   }
 
+  /** The expert completes with the signed opinion. A visit closes its room and its open escalations; an escalation leaves the visit running. */
   async complete(identity: Identity, id: string): Promise<ConsultationView> {
     const view = await this.#step(identity, id, 'complete', ALREADY_IN_STEP, async (c, tx) => {
       await this.#requireExpert(identity, c, tx);
       const at = new Date();
       const opinion = await this.repository.opinion(id, tx);
       await this.repository.update(tx, id, { status: 'completed', endedAt: at, retainUntil: this.#retainUntil(at) });
-      await enqueueSupervisionEvent(tx, 'consultation.completed', supervisionPayload({ ...c, status: 'completed', endedAt: at }, opinion ? { signature: opinion.signature, certificatePem: opinion.certificatePem, body: opinion.body } : null));
-      return { action: 'consultation.completed', details: {} };
+      await enqueueSupervisionEvent(tx, 'consultation.completed', supervisionPayload({ ...c, status: 'completed', endedAt: at }, opinion));
+      if (c.parentId === null) await this.#closeEscalations(tx, identity, c, at);
+      return { action: 'consultation.completed', details: { opinionVersion: opinion?.version ?? null } };
     });
-    const c = await this.#get(id);
-    this.#deps.onRoomClosed?.(c.roomId);
+    await this.#roomEnded(id);
     return view;
   }
 
@@ -271,18 +331,22 @@ export class ConsultationService {
       const requester = identity.userId === c.requesterId;
       const at = new Date();
       await this.repository.update(tx, id, { status: 'cancelled', cancellation: { by: identity.userId, reason, at: at.toISOString() }, endedAt: at, retainUntil: this.#retainUntil(at) });
+      if (c.parentId === null) await this.#closeEscalations(tx, identity, c, at);
       return { action: 'consultation.cancelled', details: { reason, by: requester ? 'requester' : 'invited_institution' } };
     });
   }
 
   /**
    * During a visit the host invites another institution's expert: a new
-   * consultation linked to this one, sharing its room and documents, which
-   * the invited institution accepts like any other.
+   * consultation linked to this one, sharing its room and documents, under
+   * a cooperation agreement of its own. The invited institution accepts it
+   * and assigns an expert, who then waits in the visit's lobby to be
+   * admitted; there is no schedule of its own (consultationState.ts).
    */
   async escalate(identity: Identity, id: string, input: { invitedInstitutionId: string; department: string; question: string }): Promise<ConsultationView> {
     const parent = await this.#get(id);
     await this.#requireRequester(identity, parent);
+    if (parent.parentId !== null) throw new InvalidStateError('escalate from the visit itself, not from an escalation');
     if (parent.status !== 'in_progress') throw new InvalidStateError('escalate during the visit');
     const agreementId = await this.#coveringAgreement(parent.requestingInstitutionId, input.invitedInstitutionId, input.department);
     const childId = `cons-${crypto.randomUUID()}`;
@@ -308,8 +372,13 @@ export class ConsultationService {
       createdAt: now,
       requestedAt: now,
       endedAt: null,
+      version: 1,
+      updatedAt: now,
     };
     await this.#deps.db.transaction(async (tx) => {
+      // The visit may have ended meanwhile: an escalation of an ended visit would never close.
+      const locked = await this.repository.get(id, tx, true);
+      if (locked?.status !== 'in_progress') throw new InvalidStateError('escalate during the visit');
       await this.repository.insert(child, tx);
       await this.#audit(tx, identity, 'consultation.escalated', parent, { childId, invited: input.invitedInstitutionId, department: input.department });
     });
@@ -318,19 +387,22 @@ export class ConsultationService {
 
   // --- Reading ----------------------------------------------------------------
 
-  /** One consultation as the caller may see it; every view is audited. */
+  /** One consultation as the caller may see it; audited unless `audit: false` (the answer to the caller's own audited step). */
   async view(identity: Identity, id: string, options: { audit?: boolean } = {}): Promise<ConsultationView> {
     const c = await this.#get(id);
     const relation = await this.#relation(identity, c);
     if (relation === 'none') throw new NotFoundError('no such consultation');
     const full = relation === 'requester' || (relation === 'expert' && c.acceptedAt !== null);
-    const [documents, opinion, prescriptions, history, institutions] = await Promise.all([
+    const [documents, opinions, prescriptions, allHistory, institutions, visit] = await Promise.all([
       this.repository.documents(c),
-      this.repository.opinion(id),
+      this.repository.opinions(id),
       this.repository.prescriptions(id),
       full ? this.repository.history(c.patientKey, id) : Promise.resolve([]),
       Promise.all([this.#deps.directory.repository.institution(c.requestingInstitutionId), this.#deps.directory.repository.institution(c.invitedInstitutionId)]),
+      c.parentId ? this.#get(c.parentId) : Promise.resolve(c),
     ]);
+    // Another doctor's draft is theirs alone (it has not been sent to anyone).
+    const history = allHistory.filter((h) => h.status !== 'draft' || h.requesterId === identity.userId);
     const [requester, expert] = await Promise.all([
       this.#deps.directory.repository.practitioner(c.requesterId),
       c.expertId ? this.#deps.directory.repository.practitioner(c.expertId) : Promise.resolve(null),
@@ -339,16 +411,10 @@ export class ConsultationService {
     if (options.audit !== false) {
       this.#deps.audit.record({ action: 'consultation.viewed', actor: identity.userId, actorRole: identity.role, subject: `consultation:${id}`, details: { scope: full ? 'full' : 'outline', relation } });
     }
-    const opinionView = opinion
-      ? {
-          expertId: opinion.expertId,
-          expertName: (await this.#deps.directory.repository.practitioner(opinion.expertId))?.name ?? opinion.expertId,
-          body: opinion.body,
-          signedAt: opinion.signedAt.toISOString(),
-          certificateSerial: new crypto.X509Certificate(opinion.certificatePem).serialNumber,
-          verified: await this.verifyOpinion(id),
-        }
-      : null;
+    const opinionViews: OpinionView[] = [];
+    for (const [i, o] of opinions.entries()) opinionViews.push(await this.#opinionView(c, o, opinions[i - 1] ?? null));
+    opinionViews.reverse();
+    const facts = this.#facts(c, visit, documents.length, opinions.length > 0);
     return {
       consultationId: c.consultationId,
       parentId: c.parentId,
@@ -372,7 +438,8 @@ export class ConsultationService {
         ? documents.map((d) => ({ documentId: d.documentId, kind: d.kind, fileName: d.fileName, contentType: d.contentType, bytes: d.bytes, uploadedAt: d.uploadedAt.toISOString() }))
         : [],
       documentKinds: documents.map((d) => d.kind),
-      opinion: opinionView,
+      opinion: opinionViews[0] ?? null,
+      earlierOpinions: opinionViews.slice(1),
       prescriptions: prescriptions.filter((p) => full || p.status === 'approved').map(prescriptionView),
       history: history.map((h, i) => ({
         consultationId: h.consultationId,
@@ -382,11 +449,25 @@ export class ConsultationService {
         opinion: historyOpinions[i]?.body.opinion ?? null,
       })),
       createdAt: c.createdAt.toISOString(),
-      actions: this.#actions(identity, c, relation, documents.length, opinion !== null),
+      version: c.version,
+      actions: this.#actions(c, relation, facts),
     };
   }
 
-  /** A document's plaintext, for the requester or the accepted expert; audited. */
+  /**
+   * Whether anything changed since `version`: status and version only, for
+   * a page that polls. Not a view of the record, so not audited — but only
+   * for those who may view the consultation.
+   */
+  async changes(identity: Identity, id: string): Promise<ConsultationChange> {
+    const c = await this.#get(id);
+    if ((await this.#relation(identity, c)) === 'none') throw new NotFoundError('no such consultation');
+    const mark = await this.repository.changeMark(id);
+    if (!mark) throw new NotFoundError('no such consultation');
+    return { consultationId: id, status: mark.status, version: mark.version, updatedAt: mark.updatedAt.toISOString() };
+  }
+
+  /** A document's plaintext, for the requester or the accepted expert; audited before it is handed out (fails closed). */
   async document(identity: Identity, id: string, documentId: string): Promise<{ doc: StoredDocument; data: Buffer }> {
     const c = await this.#get(id);
     const relation = await this.#relation(identity, c);
@@ -397,14 +478,15 @@ export class ConsultationService {
     const sealed = await this.#deps.store.getBuffer(doc.objectKey);
     await this.#deps.audit.append({ action: 'key.unwrapped', actor: identity.userId, actorRole: identity.role, subject: `consultation:${id}`, details: { key: 'document', purpose: 'view_document', documentId } });
     const data = await openItem(this.#deps.kek, documentContext(doc.consultationId, doc.documentId), { sealed, key: doc.key });
-    this.#deps.audit.record({ action: 'consultation.document_viewed', actor: identity.userId, actorRole: identity.role, subject: `consultation:${id}`, details: { documentId, kind: doc.kind } });
+    await this.#deps.audit.append({ action: 'consultation.document_viewed', actor: identity.userId, actorRole: identity.role, subject: `consultation:${id}`, details: { documentId, kind: doc.kind } });
     return { doc, data };
   }
 
   /**
    * Who the caller is in the visit's room — host (the requesting doctor) or
-   * expert (the assigned expert) — for a visit token; only while the visit
-   * is in progress and only for verified practitioners.
+   * expert (the assigned expert of the visit, or of an open escalation of
+   * it) — for a visit token; only while the visit is in progress and only
+   * for verified practitioners.
    */
   async visitRole(identity: Identity, id: string): Promise<{ roomId: string; role: 'host' | 'expert'; displayName: string }> {
     const c = await this.#get(id);
@@ -412,7 +494,8 @@ export class ConsultationService {
     if (root.status !== 'in_progress') throw new InvalidStateError('the visit is not open');
     const p = await this.#deps.directory.requireVerified(identity.userId);
     if (identity.userId === root.requesterId) return { roomId: root.roomId, role: 'host', displayName: p.name };
-    if (identity.userId === c.expertId && c.acceptedAt !== null) return { roomId: root.roomId, role: 'expert', displayName: p.name };
+    const stillOpen = c.parentId === null || c.status === 'accepted';
+    if (identity.userId === c.expertId && c.acceptedAt !== null && stillOpen) return { roomId: root.roomId, role: 'expert', displayName: p.name };
     throw new ForbiddenError('You take no part in this visit.');
   }
 
@@ -425,25 +508,34 @@ export class ConsultationService {
     return (await this.view(identity, id)).history;
   }
 
-  async inbox(identity: Identity): Promise<ConsultationView[]> {
-    const filter =
-      identity.role === 'institution_admin' && identity.institutionId
-        ? { invitedInstitutionId: identity.institutionId }
-        : { requesterId: identity.userId, expertId: identity.userId };
+  /** The caller's worklist: cards without patient identifiers (opening one is the audited view). */
+  async inbox(identity: Identity): Promise<ConsultationCard[]> {
+    const admin = identity.role === 'institution_admin' && identity.institutionId !== null;
+    // A suspended practitioner's worklist is closed too.
+    if (!admin) await this.#practitioner(identity);
+    const filter = admin ? { invitedInstitutionId: identity.institutionId! } : { requesterId: identity.userId, expertId: identity.userId };
     const rows = (await this.repository.list(filter)).filter((c) => c.status !== 'draft' || c.requesterId === identity.userId);
-    const views: ConsultationView[] = [];
-    for (const c of rows) views.push(await this.view(identity, c.consultationId, { audit: false }));
-    return views;
+    const memo = new Map<string, Promise<unknown>>();
+    const once = <T>(key: string, load: () => Promise<T>): Promise<T> => {
+      if (!memo.has(key)) memo.set(key, load());
+      return memo.get(key) as Promise<T>;
+    };
+    const cards: ConsultationCard[] = [];
+    for (const c of rows) {
+      const relation = await this.#relation(identity, c, { verified: true });
+      if (relation === 'none') continue;
+      cards.push(await this.#card(c, relation, once));
+    }
+    return cards;
   }
 
-  /** Whether the stored opinion verifies against its text and the expert's institution CA. */
+  /** Whether the latest stored opinion verifies (see OpinionView.verified). */
   async verifyOpinion(id: string): Promise<boolean> {
     const c = await this.#get(id);
-    const opinion = await this.repository.opinion(id);
-    if (!opinion) return false;
-    const expert = await this.#deps.directory.repository.practitioner(opinion.expertId);
-    if (!expert) return false;
-    return this.#deps.directory.verifySignature(opinionBody(c, opinion.expertId, opinion.body, opinion.signedAt), opinion.signature, opinion.certificatePem, expert.institutionId, opinion.signedAt);
+    const opinions = await this.repository.opinions(id);
+    const latest = opinions.at(-1);
+    if (!latest) return false;
+    return this.#verifyVersion(c, latest, opinions.at(-2) ?? null);
   }
 
   // --- Internals --------------------------------------------------------------------
@@ -451,32 +543,77 @@ export class ConsultationService {
   /**
    * One step of the state machine: `authorize` runs first, outside the
    * transaction (it may consult the directory); then, in one transaction
-   * with the consultation's row locked, the transition is checked, `apply`
-   * changes the row (through `tx` only) and the step is audited.
+   * with the consultation's row locked (an escalation's visit first: always
+   * parent, then child), the transition is checked, `apply` changes the row
+   * (through `tx` only) and the step is audited.
    */
   async #step(
     identity: Identity,
     id: string,
     command: ConsultationCommand,
     authorize: (c: StoredConsultation) => Promise<void>,
-    apply: (c: StoredConsultation, tx: Queryable) => Promise<{ action: Parameters<AuditSink['append']>[0]['action']; details: Record<string, string | null> }>,
+    apply: (c: StoredConsultation, tx: Queryable) => Promise<{ action: Parameters<AuditSink['append']>[0]['action']; details: Record<string, string | number | null> }>,
     extra: { hasExpert?: boolean } = {},
   ): Promise<ConsultationView> {
-    await authorize(await this.#get(id));
+    const before = await this.#get(id);
+    await authorize(before);
     await this.#deps.db.transaction(async (tx) => {
+      const parent = before.parentId ? await this.repository.get(before.parentId, tx, true) : null;
       const c = await this.repository.get(id, tx, true);
       if (!c) throw new NotFoundError('no such consultation');
       const documents = (await this.repository.documents(c, tx)).length;
       const hasOpinion = (await this.repository.opinion(id, tx)) !== null;
-      nextStatus(
-        { status: c.status, documents, hasConsent: c.consent !== null, hasExpert: extra.hasExpert ?? c.expertId !== null, hasSlot: c.slotStart !== null, hasOpinion },
-        command,
-      );
+      const facts = this.#facts(c, parent ?? c, documents, hasOpinion);
+      nextStatus({ ...facts, hasExpert: extra.hasExpert ?? facts.hasExpert }, command);
       const { action, details } = await apply(c, tx);
       await this.#audit(tx, identity, action, c, details);
     });
     this.#log.info({ consultationId: id, command, by: identity.userId }, 'consultation step');
     return this.view(identity, id, { audit: false });
+  }
+
+  #facts(c: StoredConsultation, visit: StoredConsultation, documents: number, hasOpinion: boolean): ConsultationFacts {
+    return {
+      kind: kindOf(c),
+      status: c.status,
+      visitStatus: visit.status,
+      documents,
+      hasConsent: c.consent !== null,
+      hasExpert: c.expertId !== null,
+      hasSlot: c.slotStart !== null,
+      hasOpinion,
+    };
+  }
+
+  /**
+   * The visit has ended (in `tx`): each open escalation closes with it —
+   * completed, and reported to the supervision platform, when its expert
+   * signed an opinion; cancelled otherwise, with a reason the requester and
+   * the invited institution see.
+   */
+  async #closeEscalations(tx: Queryable, identity: Identity, visit: StoredConsultation, at: Date): Promise<void> {
+    for (const child of await this.repository.children(visit.consultationId, tx, true)) {
+      if (!isOpen(child.status)) continue;
+      const opinion = await this.repository.opinion(child.consultationId, tx);
+      const documents = (await this.repository.documents(child, tx)).length;
+      const to = nextStatus(this.#facts(child, visit, documents, opinion !== null), 'close_with_visit');
+      const ended = { endedAt: at, retainUntil: this.#retainUntil(at) };
+      if (to === 'completed') {
+        await this.repository.update(tx, child.consultationId, { status: 'completed', ...ended });
+        await enqueueSupervisionEvent(tx, 'consultation.completed', supervisionPayload({ ...child, status: 'completed', endedAt: at }, opinion));
+        await this.#audit(tx, identity, 'consultation.completed', child, { closedWithVisit: visit.consultationId, opinionVersion: opinion?.version ?? null });
+      } else {
+        const cancellation = { by: identity.userId, reason: 'the visit ended before this escalation gave an opinion', at: at.toISOString(), code: 'visit_ended' as const };
+        await this.repository.update(tx, child.consultationId, { status: 'cancelled', cancellation, ...ended });
+        await this.#audit(tx, identity, 'consultation.cancelled', child, { reason: 'visit_ended', by: 'visit_ended', closedWithVisit: visit.consultationId });
+      }
+    }
+  }
+
+  /** After a visit ended: its room closes. An escalation's end leaves the visit's room as it is. */
+  async #roomEnded(id: string): Promise<void> {
+    const c = await this.#get(id);
+    if (c.parentId === null) this.#deps.onRoomClosed?.(c.roomId);
   }
 
   /** Medical records are kept `recordRetentionYears` (15) after the consultation ends. */
@@ -518,9 +655,16 @@ export class ConsultationService {
     if (!this.#isInvitedAdmin(identity, c)) throw new ForbiddenError('The invited institution’s administrator accepts and assigns the expert.');
   }
 
-  async #relation(identity: Identity, c: StoredConsultation): Promise<Relation> {
-    if (identity.userId === c.requesterId) return 'requester';
-    if (identity.userId === c.expertId) return 'expert';
+  /**
+   * How the caller stands to the consultation. The requester and the
+   * expert must still be verified (a suspension closes the record at once:
+   * PRACTITIONER_NOT_VERIFIED); `verified: true` when the caller checked that already.
+   */
+  async #relation(identity: Identity, c: StoredConsultation, options: { verified?: boolean } = {}): Promise<Relation> {
+    if (identity.userId === c.requesterId || identity.userId === c.expertId) {
+      if (!options.verified) await this.#deps.directory.requireVerified(identity.userId);
+      return identity.userId === c.requesterId ? 'requester' : 'expert';
+    }
     // A draft is the requester's alone until sent (no consent yet, perhaps): not even the invited institution sees it.
     if (this.#isInvitedAdmin(identity, c) && c.status !== 'draft') return 'invited_admin';
     const p = await this.#deps.directory.repository.practitioner(identity.userId);
@@ -541,38 +685,118 @@ export class ConsultationService {
     return agreement.agreementId;
   }
 
-  #actions(identity: Identity, c: StoredConsultation, relation: Relation, documents: number, hasOpinion: boolean): ConsultationActions {
+  #actions(c: StoredConsultation, relation: Relation, facts: ConsultationFacts): ConsultationActions {
     const requester = relation === 'requester';
     const expert = relation === 'expert';
     const admin = relation === 'invited_admin';
-    void identity;
+    const inVisit = facts.kind === 'visit' ? c.status === 'in_progress' : c.status === 'accepted' && facts.visitStatus === 'in_progress';
     return {
-      submit: requester && allowedFrom(c, 'submit'),
+      submit: requester && allowedFrom(facts, 'submit'),
       upload: requester && (c.status === 'draft' || c.status === 'requested'),
-      cancel: (requester && allowedFrom(c, 'cancel')) || (admin && allowedFrom(c, 'cancel') && c.status !== 'draft'),
-      accept: admin && allowedFrom(c, 'accept'),
-      schedule: (admin || expert) && allowedFrom(c, 'schedule'),
-      confirmFollowUp: expert && allowedFrom(c, 'confirm_follow_up') && documents > 0,
-      terminate: expert && allowedFrom(c, 'terminate'),
-      writeOpinion: expert && c.status === 'in_progress',
-      complete: expert && allowedFrom(c, 'complete') && hasOpinion,
-      escalate: requester && c.status === 'in_progress',
-      join: c.status === 'in_progress' ? (requester ? 'host' : expert ? 'expert' : null) : null,
+      cancel: (requester && allowedFrom(facts, 'cancel')) || (admin && allowedFrom(facts, 'cancel') && c.status !== 'draft'),
+      accept: admin && allowedFrom(facts, 'accept') && (facts.kind === 'visit' || facts.visitStatus === 'in_progress'),
+      schedule: (admin || expert) && allowedFrom(facts, 'schedule'),
+      confirmFollowUp: expert && allowedFrom(facts, 'confirm_follow_up') && facts.documents > 0,
+      terminate: expert && allowedFrom(facts, 'terminate'),
+      writeOpinion: expert && opinionOpen(facts),
+      complete: expert && allowedFrom(facts, 'complete') && facts.hasOpinion && (facts.kind === 'visit' || facts.visitStatus === 'in_progress'),
+      escalate: requester && facts.kind === 'visit' && c.status === 'in_progress',
+      join: inVisit ? (requester ? 'host' : expert ? 'expert' : null) : null,
     };
+  }
+
+  async #card(c: StoredConsultation, relation: Relation, once: <T>(key: string, load: () => Promise<T>) => Promise<T>): Promise<ConsultationCard> {
+    const dir = this.#deps.directory.repository;
+    const [requesting, invited, requester, expert, documents, opinion, visit] = await Promise.all([
+      once(`i:${c.requestingInstitutionId}`, () => dir.institution(c.requestingInstitutionId)),
+      once(`i:${c.invitedInstitutionId}`, () => dir.institution(c.invitedInstitutionId)),
+      once(`p:${c.requesterId}`, () => dir.practitioner(c.requesterId)),
+      c.expertId ? once(`p:${c.expertId}`, () => dir.practitioner(c.expertId!)) : Promise.resolve(null),
+      this.repository.documents(c),
+      this.repository.opinion(c.consultationId),
+      c.parentId ? once(`c:${c.parentId}`, () => this.#get(c.parentId!)) : Promise.resolve(c),
+    ]);
+    const facts = this.#facts(c, visit, documents.length, opinion !== null);
+    const cancelledBy = c.cancellation ? (c.cancellation.code === 'visit_ended' ? 'visit_ended' : c.cancellation.by === c.requesterId ? 'requester' : 'invited_institution') : null;
+    return {
+      consultationId: c.consultationId,
+      parentId: c.parentId,
+      status: c.status,
+      requestingInstitution: { institutionId: c.requestingInstitutionId, name: requesting?.name ?? c.requestingInstitutionId },
+      requester: { practitionerId: c.requesterId, name: requester?.name ?? c.requesterId },
+      invitedInstitution: { institutionId: c.invitedInstitutionId, name: invited?.name ?? c.invitedInstitutionId },
+      department: c.department,
+      patientOutline: { sex: c.patient.sex, ageYears: ageYears(c.patient.birthDate) },
+      expert: expert ? { practitionerId: expert.practitionerId, name: expert.name } : null,
+      slot: c.slotStart && c.slotEnd ? { start: c.slotStart.toISOString(), end: c.slotEnd.toISOString() } : null,
+      createdAt: c.createdAt.toISOString(),
+      requestedAt: c.requestedAt?.toISOString() ?? null,
+      endedAt: c.endedAt?.toISOString() ?? null,
+      documentCount: documents.length,
+      hasConsent: c.consent !== null,
+      hasOpinion: opinion !== null,
+      termination: c.termination ? { reason: c.termination.reason } : null,
+      cancellation: cancelledBy ? { by: cancelledBy } : null,
+      version: c.version,
+      actions: this.#actions(c, relation, facts),
+    };
+  }
+
+  async #opinionView(c: StoredConsultation, o: StoredOpinion, previous: StoredOpinion | null): Promise<OpinionView> {
+    return {
+      version: o.version,
+      expertId: o.expertId,
+      expertName: (await this.#deps.directory.repository.practitioner(o.expertId))?.name ?? o.expertId,
+      body: o.body,
+      signedAt: o.signedAt.toISOString(),
+      certificateSerial: new crypto.X509Certificate(o.certificatePem).serialNumber,
+      verified: await this.#verifyVersion(c, o, previous),
+    };
+  }
+
+  /**
+   * One opinion version verifies when: the certificate names the expert's
+   * licence number (subject serialNumber); the CA recorded with the opinion
+   * is the one that institution still has (same certificate) and issued the
+   * certificate, valid when signed; and the signature covers the text, the
+   * version and the version it superseded.
+   */
+  async #verifyVersion(c: StoredConsultation, o: StoredOpinion, previous: StoredOpinion | null): Promise<boolean> {
+    const expert = await this.#deps.directory.repository.practitioner(o.expertId);
+    if (!expert || subjectSerialNumber(o.certificatePem) !== expert.licenceNumber) return false;
+    const ca = await this.#deps.directory.repository.institutionCa(o.issuerInstitutionId);
+    if (!ca || certificateSha256(ca.certificatePem) !== o.issuerCaSha256) return false;
+    return this.#deps.directory.verifySignature(opinionBody(c, o, previous?.signature ?? null), o.signature, o.certificatePem, o.issuerInstitutionId, o.signedAt);
   }
 }
 
-/** What the expert signs: the opinion bound to its consultation, patient and time. */
-export function opinionBody(c: StoredConsultation, expertId: string, input: { opinion: string; recommendations: string }, signedAt: Date) {
-  return {
-    format: 'huizhen-consultation-opinion/1',
+/**
+ * What the expert signs: the opinion bound to its consultation, patient,
+ * time, version and issuing institution, and to the version it supersedes
+ * (by the SHA-256 of its signature). Opinions signed before versions
+ * existed (format /1) keep the layout they were signed in.
+ */
+export function opinionBody(
+  c: Pick<StoredConsultation, 'consultationId' | 'patientKey' | 'department'>,
+  o: Pick<StoredOpinion, 'bodyFormat' | 'expertId' | 'body' | 'signedAt' | 'version' | 'issuerInstitutionId'>,
+  previousSignature: string | null,
+): Record<string, unknown> {
+  const base = {
+    format: o.bodyFormat,
     consultationId: c.consultationId,
     patientKey: c.patientKey,
     department: c.department,
-    expertId,
-    opinion: input.opinion,
-    recommendations: input.recommendations,
-    signedAt: signedAt.toISOString(),
+    expertId: o.expertId,
+    opinion: o.body.opinion,
+    recommendations: o.body.recommendations,
+    signedAt: o.signedAt.toISOString(),
+  };
+  if (o.bodyFormat === 'huizhen-consultation-opinion/1') return base;
+  return {
+    ...base,
+    version: o.version,
+    issuerInstitutionId: o.issuerInstitutionId,
+    supersedes: previousSignature === null ? null : crypto.createHash('sha256').update(previousSignature).digest('hex'),
   };
 }
 
@@ -589,11 +813,8 @@ function ageYears(birthDate: string): number {
   return Math.max(0, age);
 }
 
-/** What the supervision platform receives: the consultation's record, identifiers of people as licence-backed ids, the patient as a hash. */
-function supervisionPayload(
-  c: StoredConsultation,
-  opinion: { signature: string; certificatePem: string; body: { opinion: string; recommendations: string } } | null,
-): Record<string, unknown> {
+/** What the supervision platform receives: the consultation's record, identifiers of people as licence-backed ids, the patient as a hash; the opinion in force. */
+function supervisionPayload(c: StoredConsultation, opinion: StoredOpinion | null): Record<string, unknown> {
   return {
     consultationId: c.consultationId,
     parentId: c.parentId,
@@ -609,6 +830,14 @@ function supervisionPayload(
     followUpConfirmedAt: c.followUpConfirmedAt?.toISOString() ?? null,
     endedAt: c.endedAt?.toISOString() ?? null,
     termination: c.termination,
-    opinion: opinion ? { sha256: crypto.createHash('sha256').update(JSON.stringify(opinion.body)).digest('hex'), signature: opinion.signature, certificatePem: opinion.certificatePem } : null,
+    opinion: opinion
+      ? {
+          version: opinion.version,
+          sha256: crypto.createHash('sha256').update(JSON.stringify(opinion.body)).digest('hex'),
+          signedAt: opinion.signedAt.toISOString(),
+          signature: opinion.signature,
+          certificatePem: opinion.certificatePem,
+        }
+      : null,
   };
 }

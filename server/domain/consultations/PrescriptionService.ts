@@ -4,11 +4,15 @@
  *
  * - There is exactly one way to create a prescription: the signaling
  *   request `prescription:create`, from the live, admitted connection of a
- *   verified practitioner of the visit (the assigned expert, or the
- *   requesting doctor), while the visit is in progress. No REST route, no
- *   batch, no other account creates one. The prescription records the room,
- *   participant and connection it was written in, and is signed with the
- *   practitioner's certificate.
+ *   verified practitioner of the visit (the requesting doctor, or the
+ *   accepted expert of the visit or of an open escalation of it), while the
+ *   visit is in progress and while that connection is sending a live (not
+ *   paused) camera: the practitioner is seen in the visit when writing it
+ *   (IN_PERSON_REQUIRED otherwise). A bearer token alone, used from a
+ *   script, joins no camera. No REST route, no batch, no other account
+ *   creates one. The prescription records the room, participant and
+ *   connection it was written in, and is signed with the practitioner's
+ *   certificate.
  * - Narcotic and psychotropic medicines are refused (controlledDrugs.ts).
  * - It starts `pending_review`. Only a verified pharmacist of either
  *   institution, never the prescriber, approves or rejects it. Views for
@@ -16,11 +20,11 @@
  */
 import crypto from 'node:crypto';
 import type { Identity } from '../../edge/auth/identity.ts';
-import { ForbiddenError, InvalidStateError, NotFoundError, ValidationError } from '../../errors.ts';
+import { ForbiddenError, HuizhenError, InvalidStateError, NotFoundError, ValidationError } from '../../errors.ts';
 import { controlledSubstance } from './controlledDrugs.ts';
 import type { PrescriptionItem, PrescriptionView } from '../../protocol/consultation.ts';
 import type { Database } from '../../storage/db/Database.ts';
-import type { ConsultationRepository, StoredPrescription } from '../../storage/repositories/ConsultationRepository.ts';
+import type { ConsultationRepository, StoredConsultation, StoredPrescription } from '../../storage/repositories/ConsultationRepository.ts';
 import type { AuditSink } from '../audit/AuditTrail.ts';
 import type { DirectoryService } from '../directory/DirectoryService.ts';
 
@@ -29,6 +33,15 @@ export interface InPersonSession {
   roomId: string;
   peerId: string;
   connectionId: string;
+  /** Whether this connection is admitted and sending a live (unpaused) camera in the room now. */
+  onCamera: boolean;
+}
+
+/** The practitioner is not on camera in the visit: a prescription is written in person. */
+export class InPersonRequiredError extends HuizhenError {
+  constructor(message: string) {
+    super('IN_PERSON_REQUIRED', 403, message);
+  }
 }
 
 export class PrescriptionService {
@@ -49,10 +62,15 @@ export class PrescriptionService {
     const visit = rows.find((c) => c.parentId === null);
     if (!visit) throw new ForbiddenError('Prescriptions are written in a consultation visit.');
     if (visit.status !== 'in_progress') throw new InvalidStateError('the visit is not in progress');
-    const own = rows.find((c) => c.expertId === identity.userId) ?? (visit.requesterId === identity.userId ? visit : undefined);
+    // The consultation it is written under: the visit itself (in progress), or an
+    // open escalation of it whose expert has accepted — never a cancelled,
+    // completed or unaccepted one.
+    const open = (c: StoredConsultation) => c.acceptedAt !== null && (c === visit ? c.status === 'in_progress' : c.parentId === visit.consultationId && c.status === 'accepted');
+    const own = rows.find((c) => c.expertId === identity.userId && open(c)) ?? (visit.requesterId === identity.userId ? visit : undefined);
     if (!own) throw new ForbiddenError('Only a practitioner of this visit writes its prescriptions.');
     const practitioner = await this.#deps.directory.requireVerified(identity.userId);
     if (practitioner.profession === 'pharmacist') throw new ForbiddenError('Pharmacists review prescriptions; they do not write them.');
+    if (!session.onCamera) throw new InPersonRequiredError('turn your camera on: a prescription is written by the practitioner seen in the visit');
     const prescriptionId = `rx-${crypto.randomUUID()}`;
     const createdAt = new Date();
     const body = { format: 'huizhen-prescription/1', prescriptionId, consultationId: own.consultationId, prescriberId: identity.userId, items, createdAt: createdAt.toISOString() };
@@ -73,7 +91,7 @@ export class PrescriptionService {
     await this.#deps.db.transaction(async (tx) => {
       await this.#deps.consultations.insertPrescription(stored, tx);
       await this.#deps.audit.append(
-        { action: 'prescription.created', actor: identity.userId, actorRole: identity.role, subject: `consultation:${own.consultationId}`, details: { prescriptionId, items: items.length, peerId: session.peerId, connectionId: session.connectionId } },
+        { action: 'prescription.created', actor: identity.userId, actorRole: identity.role, subject: `consultation:${own.consultationId}`, details: { prescriptionId, items: items.length, peerId: session.peerId, connectionId: session.connectionId, onCamera: true } },
         tx,
       );
     });

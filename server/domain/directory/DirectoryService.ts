@@ -8,7 +8,9 @@
  *   them: identity document and licence checked in person, recorded (type,
  *   last four characters and a keyed hash only), and the institution's CA
  *   issues the practitioner an X.509 signing certificate. Nobody verifies
- *   themselves. Suspension takes effect at once.
+ *   themselves. Suspension takes effect at once (also in live rooms, through
+ *   `onSuspended`); only an explicit, audited reinstatement lifts it —
+ *   verifying a suspended practitioner again is refused.
  * - Only verified, unsuspended practitioners take part in care
  *   (`requireVerified`). The practitioner's signing key never leaves the
  *   server: it is sealed under the hospital's KEK and used only to sign
@@ -40,6 +42,8 @@ export interface DirectoryDeps {
   /** Key for identity-document hashes (a server secret). */
   idSalt: Buffer;
   certificateDays?: number;
+  /** Runs after a suspension is stored (app.ts: removes the practitioner from live rooms). Must not throw. */
+  onSuspended?: (practitionerId: string) => Promise<void>;
 }
 
 export type Actor = Identity | 'system';
@@ -76,6 +80,9 @@ export class DirectoryService {
 
   async createAgreement(by: Actor, input: Omit<AgreementView, 'agreementId'>): Promise<AgreementView> {
     if (by !== 'system') this.#requirePlatformAdmin(by);
+    if (!(Date.parse(input.validUntil) > Date.parse(input.validFrom))) {
+      throw new ValidationError('invalid agreement', [{ path: 'validUntil', message: 'must be a date after validFrom' }]);
+    }
     const [inviting, invited] = await Promise.all([this.repository.institution(input.invitingInstitutionId), this.repository.institution(input.invitedInstitutionId)]);
     if (!inviting || !invited) throw new NotFoundError('both institutions must be registered');
     const outside = input.departments.filter((d) => !inviting.departments.includes(d) || !invited.departments.includes(d));
@@ -135,6 +142,7 @@ export class DirectoryService {
       this.#requireInstitutionAdmin(by, p.institutionId);
       if (by.userId === practitionerId) throw new ForbiddenError('Nobody verifies themselves.');
     }
+    if (p.status === 'suspended') throw new InvalidStateError('this practitioner is suspended: reinstate them explicitly first');
     if (input.licenceNumber !== p.licenceNumber) throw new ValidationError('the licence number does not match the one registered');
     const institution = (await this.repository.institution(p.institutionId))!;
     const caRow = await this.repository.institutionCa(p.institutionId);
@@ -180,6 +188,28 @@ export class DirectoryService {
     await this.#deps.db.transaction(async (tx) => {
       await this.repository.markSuspended(practitionerId, by.userId, reason, tx);
       await this.#deps.audit.append({ action: 'directory.practitioner_suspended', actor: by.userId, actorRole: by.role, subject: `practitioner:${practitionerId}`, details: { reason } }, tx);
+    });
+    await this.#deps.onSuspended?.(practitionerId);
+    return (await this.repository.practitioner(practitionerId))!;
+  }
+
+  /**
+   * Lifts a suspension: the institution's administrator decides it, with a
+   * reason, and it is audited. The practitioner keeps their certificate if
+   * it is still valid; otherwise they are verified again instead.
+   */
+  async reinstatePractitioner(by: Identity, practitionerId: string, reason: string): Promise<StoredPractitioner> {
+    const p = await this.repository.practitioner(practitionerId);
+    if (!p) throw new NotFoundError('no such practitioner');
+    this.#requireInstitutionAdmin(by, p.institutionId);
+    if (by.userId === practitionerId) throw new ForbiddenError('Nobody reinstates themselves.');
+    await this.#deps.db.transaction(async (tx) => {
+      const now = await this.repository.practitioner(practitionerId, tx);
+      if (now?.status !== 'suspended') throw new InvalidStateError('only a suspended practitioner is reinstated');
+      const ca = await this.repository.institutionCa(now.institutionId, tx);
+      if (!now.certificatePem || !ca || !verifyIssuedBy(now.certificatePem, ca.certificatePem)) throw new InvalidStateError('the practitioner’s certificate is no longer valid: verify them again');
+      await this.repository.markReinstated(practitionerId, tx);
+      await this.#deps.audit.append({ action: 'directory.practitioner_reinstated', actor: by.userId, actorRole: by.role, subject: `practitioner:${practitionerId}`, details: { reason } }, tx);
     });
     return (await this.repository.practitioner(practitionerId))!;
   }

@@ -316,6 +316,26 @@ export class Room {
     this.#closeIfEmpty();
   }
 
+  /**
+   * Everyone in the room or its lobby who is `userId` leaves at once (the
+   * directory suspended them); they are told why on their own connection.
+   * Returns how many participants went.
+   */
+  removeUser(userId: string, reason: Extract<PeerLeaveReason, 'suspended'>): number {
+    if (this.#closed) return 0;
+    const gone = [...this.#participants.values()].filter((p) => p.identity.userId === userId && p.state.kind !== 'gone');
+    for (const p of gone) this.#depart(p, reason);
+    this.#closeIfEmpty();
+    return gone.length;
+  }
+
+  /** Whether the participant is admitted, with a live connection, and sending a camera that is not paused (prescriptions: in person). */
+  sendsLiveCamera(peerId: string): boolean {
+    const p = this.#participants.get(peerId);
+    if (!p || p.state.kind !== 'admitted') return false;
+    return (this.#media.get(peerId)?.producers() ?? []).some((e) => e.source === 'camera' && !e.producer.paused && !e.producer.closed);
+  }
+
   /** The participant's connection dropped: lobby entries go, admitted ones get the grace period. */
   connectionLost(peerId: string, connection: PeerConnection): void {
     const p = this.#participants.get(peerId);
@@ -602,8 +622,8 @@ export class Room {
       this.#announceLobby();
     }
     // Those sent away learn it on their own connection (also from the lobby).
-    if (reason === 'removed' || reason === 'replaced' || reason === 'token_expired') {
-      if (wasInRoom || reason === 'replaced') p.connection.send('room:peerLeft', { peerId: p.peerId, reason });
+    if (reason === 'removed' || reason === 'replaced' || reason === 'token_expired' || reason === 'suspended') {
+      if (wasInRoom || reason === 'replaced' || reason === 'suspended') p.connection.send('room:peerLeft', { peerId: p.peerId, reason });
     }
   }
 

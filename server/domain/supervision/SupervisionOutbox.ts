@@ -10,9 +10,18 @@
  *
  * A 2xx answer ends it. Anything else is retried with exponential backoff;
  * after `maxAttempts` the event is dead-lettered (kept, flagged in the
- * audit trail, counted in /metrics) for an operator.
+ * audit trail, counted in /metrics as huizhen_supervision_outbox_events
+ * {status="dead"}) for an operator.
+ *
+ * Several server processes may dispatch from one database: each pass first
+ * claims its events (OutboxRepository.claimDue, a lease long enough for the
+ * whole batch), so an event is sent by one dispatcher at a time, and only
+ * the claim's holder records the outcome. A dispatcher that dies mid-pass
+ * leaves its claims to lapse; another then takes the events up (the
+ * receiver still de-duplicates on the event id for that case).
  */
 import crypto from 'node:crypto';
+import os from 'node:os';
 import type { Logger } from 'pino';
 import { signCanonical, type Signer } from '../../pki/signatures.ts';
 import type { Queryable } from '../../storage/db/Database.ts';
@@ -33,8 +42,13 @@ export function enqueueSupervisionEvent(tx: Queryable, topic: string, payload: R
   return OutboxRepository.enqueue(tx, { eventId: `evt-${crypto.randomUUID()}`, topic, payload });
 }
 
+/** Events claimed per pass. */
+const BATCH = 20;
+
 export class SupervisionDispatcher {
   readonly repository: OutboxRepository;
+  /** Who this dispatcher is in the outbox's claims (host, process, instance). */
+  readonly claimant = `${os.hostname()}:${process.pid}:${crypto.randomUUID()}`;
   readonly #config: SupervisionConfig;
   readonly #signer: Signer;
   readonly #audit: AuditSink;
@@ -84,7 +98,10 @@ export class SupervisionDispatcher {
       return 0;
     }
     let delivered = 0;
-    for (const event of await this.repository.due(now)) {
+    // The lease covers the whole batch sent one after another, each bounded by the timeout, with a margin.
+    const leaseMs = BATCH * this.#config.timeoutMs + 60_000;
+    for (const event of await this.repository.claimDue(now, this.claimant, leaseMs, BATCH)) {
+      // Closing mid-pass: the rest of the claims lapse and another pass (or process) takes them.
       if (this.#closed) break;
       if (await this.#deliver(event, this.#config.endpoint)) delivered += 1;
     }
@@ -110,7 +127,10 @@ export class SupervisionDispatcher {
       });
       await response.arrayBuffer().catch(() => undefined);
       if (response.ok) {
-        await this.repository.delivered(event.eventId, attempts);
+        if (!(await this.repository.delivered(event.eventId, attempts, this.claimant))) {
+          this.#log.warn({ eventId: event.eventId }, 'supervision event delivered after its claim lapsed; the receiver de-duplicates on the event id');
+          return false;
+        }
         this.#audit.record({ action: 'supervision.delivered', actor: 'system', subject: `event:${event.eventId}`, details: { topic: event.topic, attempts } });
         return true;
       }
@@ -119,12 +139,12 @@ export class SupervisionDispatcher {
       error = (err as Error).name === 'TimeoutError' ? 'timed out' : (err as Error).message;
     }
     if (attempts >= this.#config.maxAttempts) {
-      await this.repository.failed(event.eventId, attempts, error, null);
+      if (!(await this.repository.failed(event.eventId, attempts, error, null, this.claimant))) return false;
       this.#audit.record({ action: 'supervision.dead_lettered', actor: 'system', subject: `event:${event.eventId}`, flagged: true, details: { topic: event.topic, attempts, error } });
       this.#log.error({ eventId: event.eventId, attempts, error }, 'supervision event dead-lettered');
     } else {
       const delay = Math.min(this.#config.retryBaseMs * 2 ** (attempts - 1), 3600_000);
-      await this.repository.failed(event.eventId, attempts, error, new Date(Date.now() + delay));
+      if (!(await this.repository.failed(event.eventId, attempts, error, new Date(Date.now() + delay), this.claimant))) return false;
       this.#log.warn({ eventId: event.eventId, attempts, error, retryInMs: delay }, 'supervision delivery failed; will retry');
     }
     return false;

@@ -15,6 +15,7 @@ import type { HuizhenIo } from './socketServer.ts';
 const noticeSchema = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('room.close'), roomId: z.string().min(1).max(200), reason: z.enum(['visit_ended', 'server_shutdown', 'room_moved']) }),
   z.strictObject({ kind: z.literal('playback.grant_ended'), requestId: z.string().min(1).max(200), status: z.enum(['revoked', 'expired']) }),
+  z.strictObject({ kind: z.literal('practitioner.suspended'), userId: z.string().min(1).max(200) }),
 ]);
 
 export function attachRedisAdapter(io: HuizhenIo, redis: Pick<RedisConnection, 'publisher' | 'subscriber'>): HuizhenIo {

@@ -1,6 +1,8 @@
 /**
- * Consultations, their documents, opinions and prescriptions, and the
- * supervision outbox (migration 0006).
+ * Consultations, their documents, opinions (immutable versions) and
+ * prescriptions (migrations 0006, 0009). Every write to a consultation or
+ * what belongs to it bumps the consultation's version, in the same
+ * statement or transaction.
  */
 import type { Queryable } from '../db/Database.ts';
 import type {
@@ -35,10 +37,14 @@ export interface StoredConsultation {
   followUpConfirmedBy: string | null;
   followUpConfirmedAt: Date | null;
   termination: { reason: TerminationReason; note: string; referral: { institution: string; department: string; advice: string }; by: string; at: string } | null;
-  cancellation: { by: string; reason: string; at: string } | null;
+  /** `code` marks a cancellation the server made (an escalation closed with its visit). */
+  cancellation: { by: string; reason: string; at: string; code?: 'visit_ended' } | null;
   createdAt: Date;
   requestedAt: Date | null;
   endedAt: Date | null;
+  /** Bumped by every change to the consultation, its documents, opinions and prescriptions. */
+  version: number;
+  updatedAt: Date;
 }
 
 export interface StoredDocument {
@@ -55,13 +61,21 @@ export interface StoredDocument {
   uploadedAt: Date;
 }
 
+/** One signed version of an opinion; a later version supersedes it, and it stays. */
 export interface StoredOpinion {
   consultationId: string;
+  /** 1, 2, …: the highest is the opinion in force. */
+  version: number;
+  /** Which signed body layout (opinionBody) the signature covers. */
+  bodyFormat: string;
   expertId: string;
   body: { opinion: string; recommendations: string };
   signedAt: Date;
   signature: string;
   certificatePem: string;
+  /** The institution whose CA issued the signing certificate, and that CA certificate's SHA-256 (DER, hex). */
+  issuerInstitutionId: string;
+  issuerCaSha256: string;
 }
 
 export interface StoredPrescription {
@@ -109,6 +123,23 @@ function consultationFrom(r: Row): StoredConsultation {
     createdAt: new Date(r['created_at'] as string),
     requestedAt: maybeDate(r['requested_at']),
     endedAt: maybeDate(r['ended_at']),
+    version: Number(r['version']),
+    updatedAt: new Date(r['updated_at'] as string),
+  };
+}
+
+function opinionFrom(r: Row): StoredOpinion {
+  return {
+    consultationId: r['consultation_id'] as string,
+    version: Number(r['version']),
+    bodyFormat: r['body_format'] as string,
+    expertId: r['expert_id'] as string,
+    body: json<StoredOpinion['body']>(r['body']),
+    signedAt: new Date(r['signed_at'] as string),
+    signature: r['signature'] as string,
+    certificatePem: r['certificate_pem'] as string,
+    issuerInstitutionId: r['issuer_institution_id'] as string,
+    issuerCaSha256: r['issuer_ca_sha256'] as string,
   };
 }
 
@@ -203,7 +234,34 @@ export class ConsultationRepository {
       const v = patch[k];
       return PATCH[k].json && v !== null && v !== undefined ? JSON.stringify(v) : v;
     });
-    await tx.query(`UPDATE consultations SET ${sets.join(', ')} WHERE consultation_id = $1`, [id, ...values]);
+    await tx.query(`UPDATE consultations SET ${sets.join(', ')}, version = version + 1, updated_at = now() WHERE consultation_id = $1`, [id, ...values]);
+  }
+
+  /** Marks the consultation changed (a document, opinion or prescription of it was written). */
+  async #bump(db: Queryable, consultationId: string): Promise<void> {
+    await db.query('UPDATE consultations SET version = version + 1, updated_at = now() WHERE consultation_id = $1', [consultationId]);
+  }
+
+  /** What a page polls to learn whether to fetch the (audited) view again: nothing about the patient. */
+  async changeMark(id: string): Promise<{ status: ConsultationStatus; version: number; updatedAt: Date } | null> {
+    const r = await this.#db.query<Row>('SELECT status, version, updated_at FROM consultations WHERE consultation_id = $1', [id]);
+    const row = r.rows[0];
+    return row ? { status: row['status'] as ConsultationStatus, version: Number(row['version']), updatedAt: new Date(row['updated_at'] as string) } : null;
+  }
+
+  /** Consultations escalated from `parentId`, oldest first; `forUpdate` locks them (after the parent: always parent, then children). */
+  async children(parentId: string, db: Queryable = this.#db, forUpdate = false): Promise<StoredConsultation[]> {
+    const r = await db.query<Row>(`SELECT * FROM consultations WHERE parent_id = $1 ORDER BY created_at${forUpdate ? ' FOR UPDATE' : ''}`, [parentId]);
+    return r.rows.map(consultationFrom);
+  }
+
+  /** Rooms of the open consultations `userId` takes part in, as requester or expert. */
+  async openRoomsOf(userId: string): Promise<string[]> {
+    const r = await this.#db.query<{ room_id: string }>(
+      `SELECT DISTINCT room_id FROM consultations WHERE (requester_id = $1 OR expert_id = $1) AND status NOT IN ('completed', 'terminated', 'cancelled')`,
+      [userId],
+    );
+    return r.rows.map((row) => row.room_id);
   }
 
   /** The consultations of a room (a visit and consultations escalated from it). */
@@ -236,6 +294,7 @@ export class ConsultationRepository {
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
       [d.documentId, d.consultationId, d.kind, d.fileName, d.contentType, d.bytes, d.sha256, d.objectKey, d.key.keyId, d.key.algorithm, d.key.wrapped, d.uploadedBy],
     );
+    await this.#bump(db, d.consultationId);
   }
 
   /** Documents of a consultation, and of the one it was escalated from. */
@@ -244,27 +303,25 @@ export class ConsultationRepository {
     return r.rows.map(documentFrom);
   }
 
+  /** A new version; never replaces one (the primary key is consultation and version). */
   async insertOpinion(o: StoredOpinion, db: Queryable = this.#db): Promise<void> {
     await db.query(
-      `INSERT INTO consultation_opinions (consultation_id, expert_id, body, signed_at, signature, certificate_pem) VALUES ($1, $2, $3, $4, $5, $6)
-       ON CONFLICT (consultation_id) DO UPDATE SET expert_id = EXCLUDED.expert_id, body = EXCLUDED.body, signed_at = EXCLUDED.signed_at,
-         signature = EXCLUDED.signature, certificate_pem = EXCLUDED.certificate_pem`,
-      [o.consultationId, o.expertId, JSON.stringify(o.body), o.signedAt, o.signature, o.certificatePem],
+      `INSERT INTO consultation_opinions (consultation_id, version, body_format, expert_id, body, signed_at, signature, certificate_pem, issuer_institution_id, issuer_ca_sha256)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+      [o.consultationId, o.version, o.bodyFormat, o.expertId, JSON.stringify(o.body), o.signedAt, o.signature, o.certificatePem, o.issuerInstitutionId, o.issuerCaSha256],
     );
+    await this.#bump(db, o.consultationId);
   }
 
+  /** The opinion in force: the latest version. */
   async opinion(consultationId: string, db: Queryable = this.#db): Promise<StoredOpinion | null> {
-    const r = await db.query<Row>('SELECT * FROM consultation_opinions WHERE consultation_id = $1', [consultationId]);
-    const row = r.rows[0];
-    if (!row) return null;
-    return {
-      consultationId,
-      expertId: row['expert_id'] as string,
-      body: json<StoredOpinion['body']>(row['body']),
-      signedAt: new Date(row['signed_at'] as string),
-      signature: row['signature'] as string,
-      certificatePem: row['certificate_pem'] as string,
-    };
+    const r = await db.query<Row>('SELECT * FROM consultation_opinions WHERE consultation_id = $1 ORDER BY version DESC LIMIT 1', [consultationId]);
+    return r.rows[0] ? opinionFrom(r.rows[0]) : null;
+  }
+
+  /** Every version, oldest first. */
+  async opinions(consultationId: string, db: Queryable = this.#db): Promise<StoredOpinion[]> {
+    return (await db.query<Row>('SELECT * FROM consultation_opinions WHERE consultation_id = $1 ORDER BY version', [consultationId])).rows.map(opinionFrom);
   }
 
   async insertPrescription(p: StoredPrescription, db: Queryable = this.#db): Promise<void> {
@@ -273,6 +330,7 @@ export class ConsultationRepository {
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
       [p.prescriptionId, p.consultationId, p.prescriberId, JSON.stringify(p.items), p.status, JSON.stringify(p.createdIn), p.signature, p.createdAt],
     );
+    await this.#bump(db, p.consultationId);
   }
 
   async prescription(id: string, db: Queryable = this.#db, forUpdate = false): Promise<StoredPrescription | null> {
@@ -285,6 +343,10 @@ export class ConsultationRepository {
   }
 
   async reviewPrescription(tx: Queryable, id: string, review: { status: 'approved' | 'rejected'; by: string; comment: string }): Promise<void> {
-    await tx.query(`UPDATE prescriptions SET status = $2, reviewed_by = $3, reviewed_at = now(), review_comment = $4 WHERE prescription_id = $1`, [id, review.status, review.by, review.comment]);
+    const r = await tx.query<{ consultation_id: string }>(
+      `UPDATE prescriptions SET status = $2, reviewed_by = $3, reviewed_at = now(), review_comment = $4 WHERE prescription_id = $1 RETURNING consultation_id`,
+      [id, review.status, review.by, review.comment],
+    );
+    if (r.rows[0]) await this.#bump(tx, r.rows[0].consultation_id);
   }
 }

@@ -138,6 +138,11 @@ export class DirectoryRepository {
     await db.query(`UPDATE practitioners SET status = 'suspended', suspended_by = $2, suspended_at = now(), suspend_reason = $3 WHERE practitioner_id = $1`, [id, by, reason]);
   }
 
+  /** Suspended → verified again (the suspension stays in the audit trail). */
+  async markReinstated(id: string, db: Queryable = this.#db): Promise<void> {
+    await db.query(`UPDATE practitioners SET status = 'verified', suspended_by = NULL, suspended_at = NULL, suspend_reason = NULL WHERE practitioner_id = $1 AND status = 'suspended'`, [id]);
+  }
+
   async insertAgreement(a: AgreementView, db: Queryable = this.#db): Promise<void> {
     await db.query(
       `INSERT INTO cooperation_agreements (agreement_id, inviting_institution_id, invited_institution_id, departments, valid_from, valid_until)

@@ -6,10 +6,12 @@
  *   GET  /api/directory/practitioners?institution=…       an institution's practitioners
  *   POST /api/directory/practitioners                     institution administrator registers
  *   POST /api/directory/practitioners/:id/verify          … verifies (issues the certificate)
- *   POST /api/directory/practitioners/:id/suspend
- *   GET  /api/consultations                               my inbox (requester, expert, invited institution)
+ *   POST /api/directory/practitioners/:id/suspend          (at once, also in live rooms)
+ *   POST /api/directory/practitioners/:id/reinstate        lifts a suspension (audited)
+ *   GET  /api/consultations                               my worklist: cards without patient identifiers
  *   POST /api/consultations                               a draft request
  *   GET  /api/consultations/:id                           as the caller may see it (audited)
+ *   GET  /api/consultations/:id/changes                   status and version only, for polling (not a view; not audited)
  *   POST /api/consultations/:id/documents?kind=…&name=…   raw body: a prior diagnosis document
  *   GET  /api/consultations/:id/documents/:doc            the document (after accepting; audited)
  *   GET  /api/consultations/:id/history                   the patient's past consultations (after accepting)
@@ -41,13 +43,18 @@ const text = (min: number, max: number) => z.string().trim().min(min).max(max);
 
 const schemas = {
   institution: z.strictObject({ institutionId: id, name: text(2, 100), level: z.enum(INSTITUTION_LEVELS), departments: z.array(code).min(1).max(100) }),
-  agreement: z.strictObject({
-    invitingInstitutionId: id,
-    invitedInstitutionId: id,
-    departments: z.array(code).min(1).max(100),
-    validFrom: z.iso.datetime(),
-    validUntil: z.iso.datetime(),
-  }),
+  agreement: z
+    .strictObject({
+      invitingInstitutionId: id,
+      invitedInstitutionId: id,
+      departments: z.array(code).min(1).max(100),
+      validFrom: z.iso.datetime({ offset: true }),
+      validUntil: z.iso.datetime({ offset: true }),
+    })
+    .superRefine((a, ctx) => {
+      if (a.invitingInstitutionId === a.invitedInstitutionId) ctx.addIssue({ code: 'custom', path: ['invitedInstitutionId'], message: 'must be another institution than the inviting one' });
+      if (!(Date.parse(a.validUntil) > Date.parse(a.validFrom))) ctx.addIssue({ code: 'custom', path: ['validUntil'], message: 'must be after validFrom' });
+    }),
   practitioner: z.strictObject({
     practitionerId: id,
     name: text(2, 50),
@@ -58,6 +65,7 @@ const schemas = {
   }),
   verify: z.strictObject({ idDocumentType: z.enum(['resident_id', 'passport', 'other']), idDocumentNumber: text(6, 40), licenceNumber: text(6, 40) }),
   suspend: z.strictObject({ reason: text(2, 500) }),
+  reinstate: z.strictObject({ reason: text(2, 500) }),
   draft: z.strictObject({
     invitedInstitutionId: id,
     department: code,
@@ -144,6 +152,10 @@ export function consultationRoutes(deps: {
     const p = await directory.suspendPractitioner(identityOf(req), pathParam(req, 'id'), parse(schemas.suspend, req.body, 'suspension').reason);
     res.json({ practitionerId: p.practitionerId, status: p.status });
   });
+  router.post('/api/directory/practitioners/:id/reinstate', auth, async (req, res) => {
+    const p = await directory.reinstatePractitioner(identityOf(req), pathParam(req, 'id'), parse(schemas.reinstate, req.body, 'reinstatement').reason);
+    res.json({ practitionerId: p.practitionerId, status: p.status });
+  });
 
   // --- Consultations ---------------------------------------------------------------
   router.get('/api/consultations', auth, async (req, res) => {
@@ -153,7 +165,12 @@ export function consultationRoutes(deps: {
     res.status(201).json(await consultations.draft(identityOf(req), parse(schemas.draft, req.body, 'consultation request')));
   });
   router.get('/api/consultations/:id', auth, async (req, res) => {
+    res.setHeader('Cache-Control', 'no-store, private');
     res.json(await consultations.view(identityOf(req), pathParam(req, 'id')));
+  });
+  router.get('/api/consultations/:id/changes', auth, async (req, res) => {
+    res.setHeader('Cache-Control', 'no-store, private');
+    res.json(await consultations.changes(identityOf(req), pathParam(req, 'id')));
   });
   router.post(
     '/api/consultations/:id/documents',

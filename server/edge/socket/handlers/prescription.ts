@@ -1,6 +1,7 @@
 /**
  * `prescription:create`: the practitioner writes a prescription in person,
- * from the visit's admitted connection (see PrescriptionService).
+ * from the visit's admitted connection while it sends a live camera (see
+ * PrescriptionService).
  */
 import { InvalidStateError } from '../../../errors.ts';
 import type { PrescriptionService } from '../../../domain/consultations/PrescriptionService.ts';
@@ -16,7 +17,7 @@ export function prescriptionHandlers({ socket, clock }: ConnectionContext, presc
       const { room, peerId } = binding.require();
       const p = room.participant(peerId);
       if (p.state.kind !== 'admitted') throw new InvalidStateError('wait until you are admitted');
-      return prescriptions.create({ identity: clock.identity, roomId: room.id, peerId, connectionId: socket.data.connectionId }, items);
+      return prescriptions.create({ identity: clock.identity, roomId: room.id, peerId, connectionId: socket.data.connectionId, onCamera: room.sendsLiveCamera(peerId) }, items);
     },
   };
 }
