@@ -26,7 +26,7 @@ command -v npm >/dev/null 2>&1 || die "npm is missing: install Node.js with npm 
 # 1. Debian packages. The worker build packages are installed only when the
 #    worker has to be built (build-worker.sh); these are needed at run time.
 RUNTIME_PACKAGES=(ca-certificates ffmpeg libuv1 libssl3 libsrtp2-1 libabsl20220623)
-TEST_PACKAGES=(chromium fonts-wqy-microhei postgresql iproute2 util-linux docker-compose)
+TEST_PACKAGES=(chromium fonts-wqy-microhei postgresql iproute2 util-linux docker-compose redis-server nginx)
 packages=("${RUNTIME_PACKAGES[@]}")
 [ "$with_test" = 1 ] && packages+=("${TEST_PACKAGES[@]}")
 apt_ensure "${packages[@]}"

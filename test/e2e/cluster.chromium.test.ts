@@ -71,6 +71,25 @@ describe('Chromium: scale-out — two nodes behind one address', function () {
     );
   }
 
+  /** The id of the video track `viewer` plays for `userId` now. */
+  const trackOf = (viewer: Person, userId: string) =>
+    viewer.page.locator(tileVideo(userId)).evaluate((v: HTMLVideoElement) => (v.srcObject as MediaStream | null)?.getVideoTracks()[0]?.id ?? '');
+
+  /** Live video of `userId` at `viewer` on a new track (media set up again): its frames keep rising. */
+  async function seesNewVideoOf(viewer: Person, userId: string, oldTrack: string, timeoutMs: number): Promise<void> {
+    await viewer.page.waitForFunction(
+      ({ s, old }) => {
+        const v = document.querySelector(s) as HTMLVideoElement | null;
+        const track = (v?.srcObject as MediaStream | null)?.getVideoTracks()[0];
+        return !!v && !!track && track.id !== old && v.videoWidth > 0;
+      },
+      { s: tileVideo(userId), old: oldTrack },
+      { timeout: timeoutMs },
+    );
+    // Frames of the new track (the element's counters start again with it).
+    await seesVideoOf(viewer, userId, 30_000);
+  }
+
   /** Which node logged this room's joins, and which one redirected. */
   function joinedOn(node: NodeId, userId: string): boolean {
     return cluster.nodes[node]
@@ -152,12 +171,13 @@ describe('Chromium: scale-out — two nodes behind one address', function () {
       60_000,
     );
 
+    const [hostSaw, patientSaw] = [await trackOf(host, 'pt-wang'), await trackOf(patient, 'dr-li')];
     const killedAt = Date.now();
     await cluster.nodes[hosting].kill9();
 
     // Both browsers find the room on the surviving node by themselves.
-    await seesVideoOf(host, 'pt-wang', (cluster.leaseSeconds + 40) * 1000);
-    await seesVideoOf(patient, 'dr-li', 30_000);
+    await seesNewVideoOf(host, 'pt-wang', hostSaw, (cluster.leaseSeconds + 40) * 1000);
+    await seesNewVideoOf(patient, 'dr-li', patientSaw, 30_000);
     const backAfterMs = Date.now() - killedAt;
     console.log(`      (video on both sides again ${backAfterMs} ms after kill -9 of ${hosting}; lease ${cluster.leaseSeconds} s)`);
     expect(await cluster.redis.client().get(`huizhen:room:${roomId}`)).to.equal(`${survivor}|hosted`);

@@ -163,7 +163,8 @@ export async function startCluster(options: { leaseSeconds: number; loadBalancer
         certFile: path.join(keysDir, 'tls.crt.pem'),
         keyFile: path.join(keysDir, 'tls.key.pem'),
         upstreamCa: path.join(keysDir, 'dev-ca.crt.pem'),
-        upstreamTlsName: '127.0.0.1',
+        // nginx checks DNS names only (not IP addresses); the development certificate covers localhost.
+        upstreamTlsName: 'localhost',
       });
     }
   } catch (err) {

@@ -72,6 +72,8 @@ export class RoomSession {
   #onEntry = true;
   /** While getting back into a room that moves: give up after this time. */
   #relocatingUntil: number | null = null;
+  #relocateTimer: number | null = null;
+  #lastRelocation = 0;
   readonly #listeners = new Map<keyof SessionEvents, Set<Listener<never>>>();
   #state: AdmittedState | null = null;
   #device: Device | null = null;
@@ -266,12 +268,21 @@ export class RoomSession {
     old.disconnect();
   }
 
-  /** The room is between nodes: back to the entry, and in again (bounded). */
+  /**
+   * The room is between nodes: back to the entry, and in again. Paced: a
+   * lost node can be named by the entry for a few seconds more (until its
+   * reports and lease lapse), and each round trip must not be a busy loop.
+   */
   #relocate(): void {
-    if (this.#closed) return;
+    if (this.#closed || this.#relocateTimer !== null) return;
     this.#relocatingUntil ??= Date.now() + RELOCATE_DEADLINE_MS;
     this.#emit('connection', 'reconnecting');
-    this.#moveTo(undefined);
+    const wait = Math.max(0, this.#lastRelocation + RELOCATE_RETRY_MS - Date.now());
+    this.#relocateTimer = window.setTimeout(() => {
+      this.#relocateTimer = null;
+      this.#lastRelocation = Date.now();
+      if (!this.#closed) this.#moveTo(undefined);
+    }, wait);
   }
 
   /** After a ROOM_RELOCATING or unavailable answer: try again shortly, until the deadline. */
