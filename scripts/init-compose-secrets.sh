@@ -20,6 +20,8 @@ secret() { openssl rand -hex 24; }
 if [ ! -f .env ]; then
   umask 077
   cat > .env <<ENV
+# single: one Huizhen node; cluster: two nodes on Redis behind nginx.
+COMPOSE_PROFILES=single
 HUIZHEN_PUBLIC_HOST=$host
 POSTGRES_PASSWORD=$(secret)
 MINIO_ROOT_PASSWORD=$(secret)

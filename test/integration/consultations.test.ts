@@ -4,6 +4,7 @@
  * hospital, a tertiary hospital, agreements and verified practitioners).
  * Each rule is tested on its refusal path as well as its happy path.
  */
+import { OPINION_FORMAT } from '../../server/domain/consultations/ConsultationService.ts';
 import crypto from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -632,7 +633,7 @@ describe('consultation workflow and the rules of internet diagnosis', function (
       const serial = (await server.directory.repository.practitioner('dr-zhang'))!.certificateSerial;
       const keyUses = (await server.audit.repository.forSubject('practitioner:dr-zhang')).filter((e) => e.action === 'key.unwrapped');
       expect(keyUses.at(-1)?.actor).to.equal('dr-zhang');
-      expect(keyUses.at(-1)?.details).to.deep.equal({ key: 'practitioner_signing', purpose: 'huizhen-consultation-opinion/1', certificateSerial: serial });
+      expect(keyUses.at(-1)?.details).to.deep.equal({ key: 'practitioner_signing', purpose: OPINION_FORMAT, certificateSerial: serial });
       const verify = async () => (await call('countyDoctor', 'GET', `/api/consultations/${id}/opinion/verify`)).json.verified as boolean;
       expect(await verify()).to.equal(true);
 

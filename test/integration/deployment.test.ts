@@ -27,6 +27,38 @@ describe('deployment files', () => {
     expect(config).to.include('HUIZHEN_ENV: production');
   });
 
+  it('the cluster profile: two nodes with valid production configurations on Redis, and nginx filling every placeholder of the shared template', () => {
+    const resolved = execFileSync('docker-compose', ['-f', path.join(ROOT, 'docker-compose.yml'), 'config'], { encoding: 'utf8' });
+    const serviceEnv = (name: string): Record<string, string> => {
+      const service = new RegExp(`^  ${name}:\\n([\\s\\S]*?)^  \\S`, 'm').exec(resolved)?.[1] ?? '';
+      const environment = /^    environment:\n((?:      .*\n)+)/m.exec(service)?.[1] ?? '';
+      return Object.fromEntries(
+        environment.trimEnd().split('\n').map((line) => {
+          const match = /^      ([A-Z0-9_]+): (.*)$/.exec(line);
+          if (!match) throw new Error(`unexpected environment line ${line}`);
+          return [match[1] as string, (match[2] as string).replace(/^'(.*)'$|^"(.*)"$/, '$1$2')];
+        }),
+      );
+    };
+    const ids = new Set<string>();
+    for (const node of ['huizhen-node-1', 'huizhen-node-2']) {
+      const env = serviceEnv(node);
+      // Secrets are empty without .env; stand-ins let the configuration load.
+      const config = loadConfig({ env: { ...env, HUIZHEN_S3_SECRET_ACCESS_KEY: 'x'.repeat(20), HUIZHEN_TURN_SECRET: 'y'.repeat(20) } });
+      expect(config.cluster.redisUrl, node).to.match(/^redis:\/\/.*@redis:6379$/);
+      expect(config.cluster.nodeUrl, node).to.equal(`https://localhost:8443/node/${config.cluster.nodeId}`);
+      ids.add(config.cluster.nodeId);
+    }
+    expect([...ids].sort()).to.deep.equal(['n1', 'n2']);
+    // The load balancer sets every HUIZHEN_ placeholder of its template, and routes /node/<id>/ for both node ids.
+    const lbEnv = serviceEnv('huizhen-lb');
+    const template = fs.readFileSync(path.join(ROOT, 'deploy/nginx/huizhen-lb.conf.template'), 'utf8');
+    const placeholders = new Set([...template.matchAll(/\$\{(HUIZHEN_[A-Z0-9_]+)\}/g)].map((m) => m[1] as string));
+    expect([...placeholders].filter((p) => !(p in lbEnv))).to.deep.equal([]);
+    for (const id of ids) expect(template).to.include(`location /node/${id}/ {`);
+    expect(resolved).to.include('deploy/nginx/huizhen-lb.conf.template:/etc/nginx/templates/huizhen.conf.template:ro');
+  });
+
   it('the compose secrets script makes the keys a production Huizhen starts with, where compose points it', async function () {
     this.timeout(120_000);
     // Run the script in a copy of scripts/ so it writes .env and
