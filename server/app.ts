@@ -41,7 +41,7 @@ import { ManifestSigner } from './pki/ManifestSigner.ts';
 import { RecordingRepository } from './storage/repositories/RecordingRepository.ts';
 import { iceServersFor } from './media/turn.ts';
 import { RoomRepository } from './storage/repositories/RoomRepository.ts';
-import { mediaNetworkFromConfig } from './media/transports.ts';
+import { mediaNetworkFromConfig, type TransportFactory } from './media/transports.ts';
 import { WorkerPool } from './media/WorkerPool.ts';
 import { Metrics } from './observability/metrics.ts';
 import { loadServerIdentity, type ServerIdentity } from './pki/serverIdentity.ts';
@@ -116,6 +116,8 @@ export interface StartOptions {
   log: Logger;
   /** Overrides the built client's directory (tests). */
   clientDir?: string;
+  /** How rooms make participants' transports (default WebRTC; the forwarding benchmark's plain RTP). */
+  mediaTransports?: TransportFactory;
 }
 
 export async function startHuizhen(config: Config, options: StartOptions): Promise<HuizhenServer> {
@@ -458,6 +460,7 @@ async function build(config: Config, options: StartOptions, shutdown: ShutdownSe
     },
     onOpened: (room) => recordings.attach(room),
     ...(cluster ? { placement: cluster, admissions: cluster } : {}),
+    ...(options.mediaTransports ? { transportFactory: options.mediaTransports } : {}),
   });
   // A cluster node that shuts down passes its rooms on: their participants
   // continue on other nodes, and so do their recordings.

@@ -4,7 +4,7 @@
  * the configured address and port range, with the announced address put in
  * ICE candidates when clients reach the server through NAT.
  */
-import type { Router, TransportListenInfo, WebRtcTransport } from 'mediasoup/types';
+import type { PlainTransport, Router, Transport, TransportListenInfo, WebRtcTransport } from 'mediasoup/types';
 import type { Config } from '../config/index.ts';
 import type { TransportOptions } from '../protocol/socketEvents.ts';
 
@@ -13,6 +13,23 @@ export interface MediaNetwork {
   announcedAddress?: string;
   portRange: { min: number; max: number };
 }
+
+/** A participant's transport: WebRTC for a browser; plain RTP only where a factory makes it so. */
+export type MediaTransport = WebRtcTransport | PlainTransport;
+
+/**
+ * How a room makes its participants' transports. Browsers get WebRTC
+ * transports (the default: createWebRtcTransport). The forwarding benchmark
+ * (bench/) substitutes PlainTransports wired to UDP sinks and RTP
+ * generators, so that it can count packets forwarded through the room's own
+ * code without a browser.
+ */
+/** Runs `listener` once when the transport closes (either kind). */
+export function onTransportClose(transport: MediaTransport, listener: () => void): void {
+  (transport as Transport).observer.once('close', listener);
+}
+
+export type TransportFactory = (router: Router, appData: { peerId: string; direction: 'send' | 'recv' }) => Promise<MediaTransport>;
 
 export function mediaNetworkFromConfig(config: Config): MediaNetwork {
   return {

@@ -13,10 +13,10 @@ import type {
   MediaKind,
   Producer,
   RtpParameters,
-  WebRtcTransport,
 } from 'mediasoup/types';
 import { ForbiddenError, InvalidStateError, NotFoundError, ValidationError } from '../../errors.ts';
 import { mediaCall } from '../../media/mediaErrors.ts';
+import { onTransportClose, type MediaTransport } from '../../media/transports.ts';
 import { SOURCE_KIND, type MediaSource } from '../../protocol/room.ts';
 import type { RoomMedia } from './RoomMedia.ts';
 
@@ -41,7 +41,7 @@ export interface ConsumerEntry {
 }
 
 export class ParticipantMedia {
-  readonly #transports = new Map<Direction, WebRtcTransport>();
+  readonly #transports = new Map<Direction, MediaTransport>();
   readonly #connected = new Set<string>();
   /** Sources produced or being produced: reserved before any await. */
   readonly #sources = new Map<MediaSource, ProducerEntry | 'pending'>();
@@ -49,12 +49,12 @@ export class ParticipantMedia {
   readonly #consuming = new Set<string>();
   #closed = false;
 
-  transport(direction: Direction): WebRtcTransport | undefined {
+  transport(direction: Direction): MediaTransport | undefined {
     const t = this.#transports.get(direction);
     return t && !t.closed ? t : undefined;
   }
 
-  async createTransport(media: RoomMedia, direction: Direction, peerId: string): Promise<WebRtcTransport> {
+  async createTransport(media: RoomMedia, direction: Direction, peerId: string): Promise<MediaTransport> {
     const transport = await mediaCall('create transport', () => media.createTransport({ peerId, direction }));
     if (this.#closed) {
       transport.close();
@@ -62,7 +62,7 @@ export class ParticipantMedia {
     }
     this.#transports.get(direction)?.close();
     this.#transports.set(direction, transport);
-    transport.observer.once('close', () => {
+    onTransportClose(transport, () => {
       if (this.#transports.get(direction) === transport) this.#transports.delete(direction);
       this.#connected.delete(transport.id);
     });
@@ -71,6 +71,7 @@ export class ParticipantMedia {
 
   async connect(transportId: string, dtlsParameters: DtlsParameters): Promise<void> {
     const transport = this.#byId(transportId);
+    if (transport.type !== 'webrtc') throw new InvalidStateError('this transport is not a WebRTC transport');
     if (this.#connected.has(transportId)) throw new InvalidStateError('transport is already connected');
     this.#connected.add(transportId);
     try {
@@ -83,6 +84,7 @@ export class ParticipantMedia {
 
   async restartIce(transportId: string): Promise<IceParameters> {
     const transport = this.#byId(transportId);
+    if (transport.type !== 'webrtc') throw new InvalidStateError('this transport is not a WebRTC transport');
     return mediaCall('restart ICE', () => transport.restartIce());
   }
 
@@ -183,7 +185,7 @@ export class ParticipantMedia {
     this.#consuming.clear();
   }
 
-  #byId(transportId: string): WebRtcTransport {
+  #byId(transportId: string): MediaTransport {
     for (const transport of this.#transports.values()) {
       if (transport.id === transportId && !transport.closed) return transport;
     }

@@ -24,7 +24,7 @@ import type { AuditSink } from '../audit/AuditTrail.ts';
 import type { AuditAction, AuditDetails } from '../audit/auditEntry.ts';
 import { ForbiddenError, InvalidStateError, MediaUnavailableError, NotFoundError, ValidationError } from '../../errors.ts';
 import type { MediaNetwork } from '../../media/transports.ts';
-import { transportOptions } from '../../media/transports.ts';
+import { onTransportClose, transportOptions, type TransportFactory } from '../../media/transports.ts';
 import type { WorkerPool } from '../../media/WorkerPool.ts';
 import type {
   AdmittedState,
@@ -86,6 +86,8 @@ export interface RoomDeps {
   consentText: ConsentText;
   /** Called once, when the room has closed (ended, emptied or shut down). */
   onClosed: () => void;
+  /** How participants' transports are made (default WebRTC; the forwarding benchmark's plain RTP). */
+  transportFactory?: TransportFactory;
   /** Joins, leaves, lobby decisions and the end of the visit go here. */
   audit: AuditSink;
   /** Scale-out: admissions kept where another node can restore them after this one is lost. */
@@ -136,7 +138,7 @@ export class Room {
     const stored = await deps.repository.open(deps.roomId);
     if (stored.endedAt) throw new InvalidStateError('this visit has ended');
     const chat = await ChatLog.load(deps.roomId, deps.repository);
-    const media = await RoomMedia.create(deps.pool, deps.network, deps.roomId);
+    const media = await RoomMedia.create(deps.pool, deps.network, deps.roomId, deps.transportFactory);
     return new Room(deps, media, chat);
   }
 
@@ -402,7 +404,12 @@ export class Room {
     this.#consumeAll(p);
   }
 
-  async createTransport(peerId: string, direction: Direction): Promise<TransportOptions> {
+  /**
+   * A new send or receive transport for the participant. For WebRTC (every
+   * browser) the answer is what mediasoup-client needs; a plain-RTP
+   * transport (the benchmark's factory) is answered by its id only.
+   */
+  async createTransport(peerId: string, direction: Direction): Promise<TransportOptions | { id: string; plain: true }> {
     const p = this.#admitted(peerId);
     if (direction === 'send' && p.capabilities.produce.length === 0) {
       throw new ForbiddenError('Your role only receives media.');
@@ -415,7 +422,8 @@ export class Room {
       transport.close();
       throw new InvalidStateError('you are no longer in the room');
     }
-    if (direction === 'recv' && this.#deps.adaptVideoToBandwidth) {
+    // Bandwidth estimates exist on WebRTC transports only.
+    if (direction === 'recv' && this.#deps.adaptVideoToBandwidth && transport.type === 'webrtc') {
       this.#bandwidth.get(peerId)?.close();
       const controller = new BandwidthController({
         transport,
@@ -425,13 +433,13 @@ export class Room {
         log: this.#log.child({ peerId }),
       });
       this.#bandwidth.set(peerId, controller);
-      transport.observer.once('close', () => {
+      onTransportClose(transport, () => {
         controller.close();
         if (this.#bandwidth.get(peerId) === controller) this.#bandwidth.delete(peerId);
       });
     }
     if (direction === 'recv') this.#consumeAll(p);
-    return transportOptions(transport);
+    return transport.type === 'webrtc' ? transportOptions(transport) : { id: transport.id, plain: true };
   }
 
   async connectTransport(peerId: string, transportId: string, dtlsParameters: DtlsParameters): Promise<void> {
@@ -735,7 +743,7 @@ export class Room {
     const deadline = Date.now() + REBUILD_DEADLINE_MS;
     while (!this.#closed) {
       try {
-        const media = await RoomMedia.create(this.#deps.pool, this.#deps.network, this.id);
+        const media = await RoomMedia.create(this.#deps.pool, this.#deps.network, this.id, this.#deps.transportFactory);
         if (this.#closed) {
           media.close();
           return;

@@ -8,8 +8,8 @@
  * - `dominantspeaker` (producerId) — the loudest microphone changed.
  */
 import { EventEmitter } from 'node:events';
-import type { ActiveSpeakerObserver, Producer, Router, WebRtcTransport } from 'mediasoup/types';
-import { createWebRtcTransport, type MediaNetwork } from '../../media/transports.ts';
+import type { ActiveSpeakerObserver, Producer, Router } from 'mediasoup/types';
+import { createWebRtcTransport, type MediaNetwork, type MediaTransport, type TransportFactory } from '../../media/transports.ts';
 import type { WorkerPool } from '../../media/WorkerPool.ts';
 
 export interface RoomMediaEvents {
@@ -21,24 +21,27 @@ export class RoomMedia extends EventEmitter<RoomMediaEvents> {
   readonly router: Router;
   readonly #network: MediaNetwork;
   readonly #speakers: ActiveSpeakerObserver;
+  readonly #factory: TransportFactory | undefined;
   #closing = false;
 
-  private constructor(router: Router, speakers: ActiveSpeakerObserver, network: MediaNetwork) {
+  private constructor(router: Router, speakers: ActiveSpeakerObserver, network: MediaNetwork, factory: TransportFactory | undefined) {
     super();
     this.router = router;
     this.#speakers = speakers;
     this.#network = network;
+    this.#factory = factory;
     speakers.on('dominantspeaker', ({ producer }) => this.emit('dominantspeaker', producer.id));
     router.observer.once('close', () => {
       if (!this.#closing) this.emit('lost');
     });
   }
 
-  static async create(pool: WorkerPool, network: MediaNetwork, roomId: string): Promise<RoomMedia> {
+  /** `transports`: how participants' transports are made (default WebRTC; the benchmark's plain RTP). */
+  static async create(pool: WorkerPool, network: MediaNetwork, roomId: string, transports?: TransportFactory): Promise<RoomMedia> {
     const router = await pool.createRouter({ roomId });
     try {
       const speakers = await router.createActiveSpeakerObserver({ interval: 300 });
-      return new RoomMedia(router, speakers, network);
+      return new RoomMedia(router, speakers, network, transports);
     } catch (err) {
       router.close();
       throw err;
@@ -49,8 +52,8 @@ export class RoomMedia extends EventEmitter<RoomMediaEvents> {
     return this.router.closed;
   }
 
-  createTransport(appData: Record<string, unknown>): Promise<WebRtcTransport> {
-    return createWebRtcTransport(this.router, this.#network, appData);
+  createTransport(appData: { peerId: string; direction: 'send' | 'recv' }): Promise<MediaTransport> {
+    return this.#factory ? this.#factory(this.router, appData) : createWebRtcTransport(this.router, this.#network, appData);
   }
 
   /** Adds a microphone to the active-speaker observer. */

@@ -65,7 +65,10 @@ export function roomHandlers({ socket, clock, log }: ConnectionContext, rooms: R
     },
     'room:createTransport': async ({ direction }) => {
       const { room, peerId } = bound();
-      return room.createTransport(peerId, direction);
+      const created = await room.createTransport(peerId, direction);
+      // Browsers get WebRTC transports; another kind is never made for a signaling client.
+      if ('plain' in created) throw new InvalidStateError('this room does not make WebRTC transports');
+      return created;
     },
     'room:connectTransport': async ({ transportId, dtlsParameters }) => {
       const { room, peerId } = bound();
