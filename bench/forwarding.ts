@@ -32,7 +32,7 @@ import { linearFit, round, sleep, type LinearFit } from './lib/stats.ts';
 export const CPU_LIMIT = 0.85;
 export const LOSS_LIMIT = 0.01;
 const SENDERS = 2;
-const STEPS = [4, 10, 20, 40, 60, 80, 100, 125, 150, 175, 200, 250, 300, 350, 400, 500, 600];
+const STEPS = [10, 50, 100, 200, 300, 400, 500, 600, 700, 800, 900, 1000];
 const WARMUP_MS = 1500;
 const WINDOW_MS = 3000;
 

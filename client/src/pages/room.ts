@@ -4,6 +4,7 @@
  * the host, chat, recording and network indicators), and the screens for
  * every way a visit can end for this person.
  */
+import { markFirstFrame } from '../room/timing.ts';
 import type { ChatMessage, LobbyEntry, PeerInfo, PeerLeaveReason, RoomCloseReason } from '../../../server/protocol/room.ts';
 import type { DisconnectReason } from '../../../server/protocol/socketEvents.ts';
 import { api, serverInfo, session, visitSession, type StoredSession, type VisitSession } from '../api.ts';
@@ -465,6 +466,7 @@ function roomScreen(who: StoredSession, roomSession: RoomSession, picker: Device
     }
     const tile = addTile(remote.peerId, remote.source === 'screen' ? 'screen' : 'camera', peer ?? { displayName: null, userId: '?', role: 'observer' });
     tile.attach(remote.track, remote.consumerId);
+    markFirstFrame(tile.video);
     if (remote.producerPaused) tile.showVideo(false);
     consumerTile.set(remote.consumerId, tile);
   });

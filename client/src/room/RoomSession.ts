@@ -20,6 +20,7 @@ import type { AdmittedState, ConsumerInfo, JoinResult, MediaSource, RoomJoinResu
 import type { ServerToClientEvents } from '../../../server/protocol/socketEvents.ts';
 import type { PrescriptionItem } from '../../../server/protocol/consultation.ts';
 import { loadDevice } from '../media/device.ts';
+import { MARKS, markOnce } from './timing.ts';
 import { clientRoomConsumerOptions, clientRtpCapabilities } from '../media/wire.ts';
 import { SignalingError, connect, request, whenConnected, type HuizhenClientSocket } from '../signaling.ts';
 
@@ -372,6 +373,7 @@ export class RoomSession {
     });
     s.on('connect', () => {
       if (!current()) return;
+      markOnce(MARKS.signalingConnected);
       if (this.#state) void this.#resume();
       else if (this.#waiting) void this.#rejoinLobby();
     });
