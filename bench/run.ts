@@ -139,7 +139,7 @@ async function main(): Promise<void> {
 
   if (wanted('memory')) {
     log('memory per room:');
-    const mem: MemoryResult = await memory(40, 6, log);
+    const mem: MemoryResult = await memory(200, 6, log);
     results['memory'] = mem;
   }
 

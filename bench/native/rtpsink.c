@@ -76,6 +76,8 @@ int main(int argc, char **argv) {
         if (p[1] >= 200 && p[1] <= 206) continue;
         uint16_t seq = (uint16_t)((p[2] << 8) | p[3]);
         uint32_t ssrc = ((uint32_t)p[8] << 24) | ((uint32_t)p[9] << 16) | ((uint32_t)p[10] << 8) | p[11];
+        /* mediasoup's bandwidth probation packets (padding only, SSRC 1234) are not media. */
+        if (ssrc == 1234) continue;
         struct stream *s = lookup(ssrc);
         if (s->packets > 0) {
           uint16_t gap = (uint16_t)(seq - s->last);
