@@ -201,7 +201,8 @@ async function build(config: Config, options: StartOptions, shutdown: ShutdownSe
   if (config.cluster.redisUrl) {
     redis = await openRedis(config.cluster.redisUrl, log);
     const connection = redis;
-    shutdown.register('stop-media', 'redis', () => connection.close());
+    // After the cluster node (stop-media) has released its leases and removed its report.
+    shutdown.register('close-object-store', 'redis', () => connection.close());
     clusterStore = new ClusterStore(redis.command);
   }
 

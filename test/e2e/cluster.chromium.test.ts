@@ -4,7 +4,9 @@
  * Two people whose signaling enters through different nodes meet in one
  * room; the node hosting it is killed with SIGKILL mid-recording; both are
  * back in the room on the surviving node with video flowing, and the
- * recording goes on as a second series whose gap the manifest records.
+ * recording goes on as a second series; then that node shuts down and hands
+ * room and recording over (third series, nothing lost). The manifest
+ * records the series, the gap and what the killed node lost.
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -126,6 +128,9 @@ describe('Chromium: scale-out — two nodes behind one address', function () {
   let host: Person;
   let patient: Person;
   let hosting: NodeId;
+  let lostNode: NodeId;
+  let recordingUnderTest = '';
+  let killedAtUnderTest = 0;
 
   it('two people entering through different nodes meet in the same room and see each other', async () => {
     host = await arrive('host', 'dr-li', '李医生');
@@ -153,7 +158,7 @@ describe('Chromium: scale-out — two nodes behind one address', function () {
     await host.page.screenshot({ path: screenshotPath('cluster-room-host') });
   });
 
-  it('survives kill -9 of the hosting node: both are back on the other node with video, and the recording goes on with its gap recorded', async () => {
+  it('survives kill -9 of the hosting node: both are back on the other node with video, and the recording goes on as a second series', async () => {
     const survivor: NodeId = hosting === 'n1' ? 'n2' : 'n1';
     // Consent and recording, as in any visit.
     await patient.page.getByTestId('agree-recording').click();
@@ -199,6 +204,44 @@ describe('Chromium: scale-out — two nodes behind one address', function () {
       },
       60_000,
     );
+    recordingUnderTest = recordingId;
+    killedAtUnderTest = killedAt;
+    lostNode = hosting;
+    hosting = survivor;
+  });
+
+  it('hands the room and its recording over when the hosting node shuts down: nothing lost, no lobby, the recording goes on', async () => {
+    // The lost node is back; the one hosting the room now is taken down for maintenance.
+    await cluster.nodes[lostNode].start();
+    const draining = hosting;
+    const next = lostNode;
+    const [hostSaw, patientSaw] = [await trackOf(host, 'pt-wang'), await trackOf(patient, 'dr-li')];
+    const stoppedAt = Date.now();
+    await cluster.nodes[draining].stop();
+    await seesNewVideoOf(host, 'pt-wang', hostSaw, 60_000);
+    await seesNewVideoOf(patient, 'dr-li', patientSaw, 30_000);
+    console.log(`      (video on both sides again ${Date.now() - stoppedAt} ms after ${draining} began shutting down)`);
+    expect(await cluster.redis.client().get(`huizhen:room:${roomId}`)).to.equal(`${next}|hosted`);
+    // Nobody saw an ending or waited in the lobby.
+    expect(await host.page.getByTestId('room').isVisible()).to.equal(true);
+    expect(await patient.page.getByTestId('room').isVisible()).to.equal(true);
+    const recordingId = recordingUnderTest;
+    await until(
+      'segments of the third series in storage',
+      async () => {
+        const r = await cluster.db.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM recording_segments s JOIN recording_tracks t USING (recording_id, track_id)
+            WHERE s.recording_id = $1 AND t.series = 3 AND s.state = 'uploaded'`,
+          [recordingId],
+        );
+        return (r.rows[0]?.n ?? 0) >= 4;
+      },
+      60_000,
+    );
+    await host.page.locator('[data-testid="recording"][data-state="recording"]').waitFor();
+    const killedAt = killedAtUnderTest;
+    const hostingBefore = lostNode;
+    const survivor = draining;
     await host.page.getByTestId('stop-recording').click();
     await host.page.locator('[data-testid="recording"][data-state="off"]').waitFor();
     await until(
@@ -210,15 +253,20 @@ describe('Chromium: scale-out — two nodes behind one address', function () {
     const archive = cluster.archive();
     const manifest = await archive.verify(recordingId);
     expect(manifest.series?.map((s) => [s.series, s.nodeId, s.endReason])).to.deep.equal([
-      [1, hosting, 'node_lost'],
-      [2, survivor, null],
+      [1, hostingBefore, 'node_lost'],
+      [2, survivor, 'handed_over'],
+      [3, next, null],
     ]);
     // The gap: from the lost node's last sealed segment to the survivor's start, after the kill.
-    const [first, second] = manifest.series!;
+    const [first, second, third] = manifest.series!;
+    // The hand-over loses nothing: every segment of the second series is in storage.
+    const secondSeriesTracks = new Set(manifest.tracks.filter((t) => t.series === 2).map((t) => t.trackId));
+    expect((manifest.lostSegments ?? []).filter((l) => secondSeriesTracks.has(l.trackId))).to.deep.equal([]);
+    expect(Date.parse(third!.startedAt)).to.be.greaterThan(stoppedAt);
     expect(Date.parse(first!.endedAt!)).to.be.at.most(killedAt);
     expect(Date.parse(second!.startedAt)).to.be.greaterThan(killedAt);
     for (const userId of ['dr-li', 'pt-wang']) {
-      for (const series of [1, 2]) {
+      for (const series of [1, 2, 3]) {
         expect(manifest.tracks.some((t) => t.userId === userId && t.source === 'camera' && t.series === series), `${userId} camera in series ${series}`).to.equal(true);
       }
     }
@@ -230,7 +278,7 @@ describe('Chromium: scale-out — two nodes behind one address', function () {
       const plaintext = await archive.plaintextSegment(opened, segment);
       expect(plaintext.subarray(0, 4).equals(Buffer.from([0x1a, 0x45, 0xdf, 0xa3])), `${segment.trackId}#${segment.index}`).to.equal(true);
     }
-    // One playable file spanning both series.
+    // One playable file spanning every series.
     const dir = tempDir();
     const out = path.join(dir, 'visit.webm');
     await archive.export(recordingId, out);
@@ -238,8 +286,8 @@ describe('Chromium: scale-out — two nodes behind one address', function () {
       format: { duration: string };
       streams: Array<{ codec_type: string }>;
     };
-    expect(probe.streams.filter((s) => s.codec_type === 'video').length).to.be.at.least(4);
-    expect(Number(probe.format.duration) * 1000).to.be.at.least(Date.parse(second!.startedAt) - Date.parse(manifest.startedAt));
+    expect(probe.streams.filter((s) => s.codec_type === 'video').length).to.be.at.least(6);
+    expect(Number(probe.format.duration) * 1000).to.be.at.least(Date.parse(third!.startedAt) - Date.parse(manifest.startedAt));
     fs.rmSync(dir, { recursive: true, force: true });
   });
 });

@@ -75,6 +75,8 @@ export class RoomSession {
   #relocatingUntil: number | null = null;
   #relocateTimer: number | null = null;
   #lastRelocation = 0;
+  /** Redirects followed in a row (reset once in a room or its lobby). */
+  #redirects = 0;
   readonly #listeners = new Map<keyof SessionEvents, Set<Listener<never>>>();
   #state: AdmittedState | null = null;
   #device: Device | null = null;
@@ -277,6 +279,12 @@ export class RoomSession {
   #relocate(): void {
     if (this.#closed || this.#relocateTimer !== null) return;
     this.#relocatingUntil ??= Date.now() + RELOCATE_DEADLINE_MS;
+    if (Date.now() > this.#relocatingUntil) {
+      // The room did not come back anywhere in time.
+      this.#state = null;
+      this.#emit('resumeFailed', new SignalingError({ code: 'ROOM_RELOCATING', message: 'the room could not be found again' }));
+      return;
+    }
     this.#emit('connection', 'reconnecting');
     const wait = Math.max(0, this.#lastRelocation + RELOCATE_RETRY_MS - Date.now());
     this.#relocateTimer = window.setTimeout(() => {
@@ -284,6 +292,17 @@ export class RoomSession {
       this.#lastRelocation = Date.now();
       if (!this.#closed) this.#moveTo(undefined);
     }, wait);
+  }
+
+  /** Goes to the node a join was redirected to; too many redirects in a row go back to the entry, paced. */
+  #follow(nodeUrl: string): void {
+    this.#redirects += 1;
+    if (this.#redirects > MAX_REDIRECTS) {
+      this.#redirects = 0;
+      this.#relocate();
+      return;
+    }
+    this.#moveTo(nodeUrl);
   }
 
   /** After a ROOM_RELOCATING or unavailable answer: try again shortly, until the deadline. */
@@ -384,10 +403,11 @@ export class RoomSession {
     try {
       const result = await request(this.#socket, 'room:join', {});
       if (result.status === 'redirect') {
-        this.#moveTo(result.node.url);
+        this.#follow(result.node.url);
         return;
       }
       this.#relocatingUntil = null;
+      this.#redirects = 0;
       this.#emit('connection', 'connected');
       if (result.status === 'admitted') {
         this.#waiting = false;
@@ -522,11 +542,12 @@ export class RoomSession {
     }
     // Scale-out: the room lives on another node now; resume there.
     if (resumed.status === 'redirect') {
-      this.#moveTo(resumed.node.url);
+      this.#follow(resumed.node.url);
       return;
     }
     if (resumed.status !== 'admitted') return;
     this.#relocatingUntil = null;
+    this.#redirects = 0;
     this.#state = resumed;
     // What closed while we were away is no longer on the server.
     const live = new Set(resumed.peers.flatMap((p) => p.producers.map((x) => x.producerId)));

@@ -79,6 +79,8 @@ export class ClusterNode implements RoomPlacement, AdmissionLedger {
   #lastCpu: { at: number; cpuMs: number } | null = null;
   #workerCpu = 0;
   #tickFailing = false;
+  /** Ledger removals that failed (Redis away): done on the rebuild, so nobody stale can be restored. */
+  readonly #failedDrops = new Set<string>();
 
   constructor(deps: ClusterNodeDeps) {
     this.nodeId = deps.nodeId;
@@ -91,6 +93,11 @@ export class ClusterNode implements RoomPlacement, AdmissionLedger {
     return Math.max(500, Math.floor(this.#deps.leaseMs / 3));
   }
 
+  /** A report lives two intervals: a node that missed two is gone. */
+  get #reportTtlMs(): number {
+    return 2 * this.#intervalMs;
+  }
+
   /** Binds the registry, reports this node (reachable at `url`) and starts renewing. */
   async start(rooms: HostedRooms, url: string): Promise<void> {
     this.#rooms = rooms;
@@ -101,9 +108,10 @@ export class ClusterNode implements RoomPlacement, AdmissionLedger {
     this.#log.info({ url, leaseMs: this.#deps.leaseMs }, 'cluster node started');
   }
 
-  /** Shutdown begins: take no new rooms, and say so. */
+  /** Shutdown begins: take no new rooms, and say so (a fresh report, not one already under way). */
   async drain(): Promise<void> {
     this.#draining = true;
+    await this.#ticking;
     await this.#tick();
   }
 
@@ -144,6 +152,8 @@ export class ClusterNode implements RoomPlacement, AdmissionLedger {
         const taken = await store.acquire(roomId, this.nodeId, leaseMs);
         if (taken.acquired) {
           this.#held.add(roomId);
+          // Counted until the next report, like rooms placed here by others.
+          if (!lease) await store.countPlacement(this.nodeId, this.#reportTtlMs).catch(() => undefined);
           this.#log.info({ roomId }, 'hosting room');
           return { kind: 'here' };
         }
@@ -187,19 +197,26 @@ export class ClusterNode implements RoomPlacement, AdmissionLedger {
   }
 
   departed(roomId: string, peerId: string): void {
-    this.#deps.store.dropAdmission(roomId, peerId).catch((err: unknown) => this.#log.warn({ roomId, peerId, err: { message: (err as Error).message } }, 'admission not removed from the cluster store'));
+    this.#deps.store.dropAdmission(roomId, peerId).catch((err: unknown) => {
+      this.#failedDrops.add(roomId);
+      this.#log.warn({ roomId, peerId, err: { message: (err as Error).message } }, 'admission not removed from the cluster store; it is when the store is back');
+    });
   }
 
   closed(roomId: string): void {
-    this.#deps.store.dropAdmissions(roomId).catch((err: unknown) => this.#log.warn({ roomId, err: { message: (err as Error).message } }, 'admissions not removed from the cluster store'));
+    this.#deps.store.dropAdmissions(roomId).catch((err: unknown) => {
+      this.#failedDrops.add(roomId);
+      this.#log.warn({ roomId, err: { message: (err as Error).message } }, 'admissions not removed from the cluster store; they are when the store is back');
+    });
   }
 
   async verify(roomId: string, peerId: string, userId: string, role: LiveRole, resumeToken: string): Promise<boolean> {
     let stored;
     try {
       stored = await this.#deps.store.admission(roomId, peerId);
-    } catch {
-      return false;
+    } catch (err) {
+      // Not a refusal: the participant tries again once the store answers.
+      throw new ServiceUnavailableError('the cluster registry is unreachable; try again in a moment', { cause: err });
     }
     if (!stored || stored.userId !== userId || stored.role !== role) return false;
     const given = Buffer.from(hashToken(resumeToken), 'hex');
@@ -211,8 +228,11 @@ export class ClusterNode implements RoomPlacement, AdmissionLedger {
 
   /** The node for a new room: the least loaded of the fresh reports, this node counted as it is now. */
   async #choose(): Promise<CandidateNode> {
-    const fresh = (await this.#freshReports()).filter((r) => r.nodeId !== this.nodeId);
-    const self: CandidateNode = { ...(await this.#report()), placedSince: 0 };
+    const reports = await this.#freshReports();
+    const fresh = reports.filter((r) => r.nodeId !== this.nodeId);
+    // This node as it is now, with the rooms it took since its last report.
+    const own = reports.find((r) => r.nodeId === this.nodeId)?.placedSince ?? 0;
+    const self: CandidateNode = { ...(await this.#report({ sampleCpu: false })), placedSince: own };
     return chooseNode([self, ...fresh]) ?? self;
   }
 
@@ -223,20 +243,22 @@ export class ClusterNode implements RoomPlacement, AdmissionLedger {
     return { nodeId, url: report.url };
   }
 
-  /** Reports younger than two intervals: a node that missed two is taken for gone. */
+  /** The nodes whose report has not expired (Redis expires them after two intervals). */
   async #freshReports(): Promise<CandidateNode[]> {
-    const now = Date.now();
-    return (await this.#deps.store.reports()).filter((r) => now - r.reportedAt <= 2 * this.#intervalMs);
+    return this.#deps.store.reports();
   }
 
-  async #report(): Promise<NodeReport> {
+  /** This node's report; `sampleCpu` on ticks only, so that CPU is measured over whole intervals. */
+  async #report(options: { sampleCpu: boolean } = { sampleCpu: true }): Promise<NodeReport> {
     const rooms = this.#rooms?.open() ?? [];
     const sample = await this.#deps.sampleWorkers();
     const now = Date.now();
-    if (this.#lastCpu && now > this.#lastCpu.at) {
-      this.#workerCpu = Math.max(0, (sample.cpuMs - this.#lastCpu.cpuMs) / (now - this.#lastCpu.at) / Math.max(1, sample.workers));
+    if (options.sampleCpu) {
+      if (this.#lastCpu && now > this.#lastCpu.at) {
+        this.#workerCpu = Math.max(0, (sample.cpuMs - this.#lastCpu.cpuMs) / (now - this.#lastCpu.at) / Math.max(1, sample.workers));
+      }
+      this.#lastCpu = { at: now, cpuMs: sample.cpuMs };
     }
-    this.#lastCpu = { at: now, cpuMs: sample.cpuMs };
     return {
       nodeId: this.nodeId,
       url: this.#url,
@@ -277,7 +299,7 @@ export class ClusterNode implements RoomPlacement, AdmissionLedger {
         this.#held.delete(roomId);
         this.#rooms.evict(roomId);
       }
-      await store.report(await this.#report(), leaseMs);
+      await store.report(await this.#report(), this.#reportTtlMs);
       if (this.#tickFailing) this.#log.info('cluster leases and report renewed again');
       this.#tickFailing = false;
       await this.#deps.onTick?.();
@@ -290,14 +312,27 @@ export class ClusterNode implements RoomPlacement, AdmissionLedger {
   /** Redis is back, possibly empty: leases, admissions and the report, at once. */
   async #rebuild(): Promise<void> {
     if (this.#closed || !this.#rooms) return;
+    await this.#ticking;
     await this.#tick();
-    for (const room of this.#rooms.open()) this.#republish(room.id);
+    const open = new Set(this.#rooms.open().map((r) => r.id));
+    // Removals it missed: rooms that closed meanwhile lose their admissions.
+    for (const roomId of [...this.#failedDrops]) {
+      if (open.has(roomId)) continue;
+      await this.#deps.store.dropAdmissions(roomId).then(() => this.#failedDrops.delete(roomId), () => undefined);
+    }
+    for (const roomId of open) this.#republish(roomId);
     this.#log.info({ rooms: this.#held.size }, 'cluster registry rebuilt from the rooms this node hosts');
   }
 
+  /** A room's admissions exactly as they are (whoever left while the store was away is gone from it). */
   #republish(roomId: string): void {
     const room = this.#rooms?.open().find((r) => r.id === roomId);
-    for (const record of room?.admissionRecords() ?? []) this.admitted(roomId, record);
+    if (!room) return;
+    const records = room.admissionRecords().map((r) => ({ peerId: r.peerId, userId: r.userId, role: r.role, tokenHash: hashToken(r.resumeToken) }));
+    this.#deps.store
+      .replaceAdmissions(roomId, records, ADMISSION_TTL_MS)
+      .then(() => this.#failedDrops.delete(roomId))
+      .catch((err: unknown) => this.#log.warn({ roomId, err: { message: (err as Error).message } }, 'admissions not republished'));
   }
 }
 

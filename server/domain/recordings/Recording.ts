@@ -14,7 +14,7 @@ import path from 'node:path';
 import type { Producer, Router } from 'mediasoup/types';
 import type { Logger } from 'pino';
 import type { MediaSource } from '../../protocol/room.ts';
-import type { RecordingRepository } from '../../storage/repositories/RecordingRepository.ts';
+import { RecordingMovedError, type RecordingRepository } from '../../storage/repositories/RecordingRepository.ts';
 import { chainLink, type StopReason } from './manifest.ts';
 import { sealSegment, sha256 } from './sealing.ts';
 import type { SegmentUploader } from './SegmentUploader.ts';
@@ -46,6 +46,10 @@ export interface RecordingDeps {
   series?: number;
   /** Tracks recorded before (on a node that was lost): new track ids continue after them. */
   existingTracks?: number;
+  /** Scale-out: this node's id; every segment and track is added only while this node runs the recording. */
+  owner?: string;
+  /** Scale-out: another node took the recording over (this node lost its room); called once. */
+  onMoved?: () => void;
 }
 
 export type RecordingState = { kind: 'recording' } | { kind: 'stopping'; reason: StopReason } | { kind: 'stopped'; reason: StopReason };
@@ -133,7 +137,7 @@ export class Recording {
         container: recorder.format.container,
         startOffsetMs,
         endOffsetMs: null,
-      }, this.#deps.series ?? 1);
+      }, this.#deps.series ?? 1, this.#deps.owner);
       // Stopped while it was starting, or its producer went meanwhile.
       if (this.#state.kind !== 'recording' || p.producer.closed) await this.#endTrack(trackId);
       else p.producer.observer.once('close', () => void this.#endTrack(trackId));
@@ -142,6 +146,10 @@ export class Recording {
       // recording a track the manifest will not name.
       await slot.recorder?.stop().catch(() => undefined);
       this.#tracks.delete(trackId);
+      if (err instanceof RecordingMovedError) {
+        this.#moved();
+        return;
+      }
       this.#log.error({ trackId, err: { message: (err as Error).message } }, 'could not record a track');
     }
   }
@@ -176,6 +184,15 @@ export class Recording {
     await this.#deps.repository.endTrack(this.id, trackId, endOffsetMs).catch(() => undefined);
   }
 
+  #movedNotified = false;
+
+  #moved(): void {
+    if (this.#movedNotified) return;
+    this.#movedNotified = true;
+    this.#log.error('another node runs this recording now; this node stops recording it');
+    this.#deps.onMoved?.();
+  }
+
   #queueSeal(trackId: string, segment: FinishedSegment): void {
     // The media of a track starts with its first packet, a little after the
     // track was set up: when the first segment closes, its length tells when
@@ -190,6 +207,11 @@ export class Recording {
         // The plaintext is never left behind, sealed or not; the loss is
         // declared (the manifest names it) rather than left as a silent gap.
         fs.rmSync(segment.file, { force: true });
+        // Another node runs this recording now: nothing of this node's belongs in it.
+        if (err instanceof RecordingMovedError) {
+          this.#moved();
+          return;
+        }
         const reason = (err as NodeJS.ErrnoException).code ?? 'seal_failed';
         this.#log.error({ trackId, index: segment.index, err: { message: (err as Error).message } }, 'could not seal a segment; recording the gap');
         await this.#deps.repository.addGap(this.id, trackId, segment.index, reason).catch((gapErr: unknown) => {
@@ -214,6 +236,7 @@ export class Recording {
       this.id,
       { trackId, index: segment.index, objectKey, bytes: sealed.length, sha256: sha256(sealed), durationMs: segment.durationMs },
       chainLink,
+      this.#deps.owner,
     );
     this.#deps.uploader.enqueue({
       group: this.id,

@@ -17,7 +17,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import type { Logger } from 'pino';
-import { ConsentRequiredError, ForbiddenError, InvalidStateError, ValidationError } from '../../errors.ts';
+import { ConsentRequiredError, ForbiddenError, InvalidStateError, NotFoundError, ValidationError } from '../../errors.ts';
 import type { KeyEncryptionService } from '../../pki/KeyEncryptionService.ts';
 import type { ManifestSigner } from '../../pki/ManifestSigner.ts';
 import type { ConsentState, RecordingState as ClientRecordingState } from '../../protocol/room.ts';
@@ -300,6 +300,7 @@ export class RecordingService {
       repository: this.#deps.repository,
       uploader: this.#deps.uploader,
       log: this.#log,
+      ...this.#clusterRecordingOptions(room),
     });
     this.#active.set(room.id, recording);
     const cancel = pending.cancel ?? (this.#closed ? 'server_shutdown' : room.closed ? 'stopped' : null);
@@ -472,7 +473,10 @@ export class RecordingService {
           await recording.stop('server_shutdown');
           // Bounded: with the object store away, what is left is declared lost by the next node.
           await withTimeout(this.#deps.uploader.whenDrained(recording.id), HAND_OVER_UPLOAD_MS, 'uploads before hand-over').catch(() => undefined);
-          await cluster.series.handOver(recording.id, cluster.nodeId);
+          if (!(await cluster.series.handOver(recording.id, cluster.nodeId))) {
+            this.#log.warn({ recordingId: recording.id }, 'the recording is run by another node already; nothing to hand over');
+            return;
+          }
           this.#log.info({ recordingId: recording.id }, 'recording handed over; it continues where its room opens next');
           this.#deps.audit.record({ action: 'recording.handed_over', actor: 'system', subject: `recording:${recording.id}`, details: { roomId, nodeId: cluster.nodeId } });
         } catch (err) {
@@ -500,46 +504,75 @@ export class RecordingService {
     if (orphan.nodeId && (await cluster.nodeAlive(orphan.nodeId))) return 'busy';
     const series = await cluster.series.takeOver(orphan.recordingId, orphan.nodeId, cluster.nodeId);
     if (series === null) return 'none';
-    const lost = await this.#settleLostSegments(orphan.recordingId, cluster);
-    const [stored, wrapped, tracks] = await Promise.all([
-      this.#deps.repository.get(orphan.recordingId),
-      this.#deps.repository.wrappedKey(orphan.recordingId),
-      this.#deps.repository.tracks(orphan.recordingId),
-    ]);
-    if (!stored || !wrapped) throw new Error(`recording ${orphan.recordingId} lacks its record or key`);
-    const dataKey = await this.#deps.kek.unwrap({ keyId: wrapped.keyId, algorithm: wrapped.algorithm as 'RSA-OAEP-256', wrapped: wrapped.wrapped });
-    this.#deps.audit.record({
-      action: 'key.data_key_unwrapped',
-      actor: 'system',
-      subject: `recording:${orphan.recordingId}`,
-      details: { keyId: wrapped.keyId, purpose: 'recording_takeover', nodeId: cluster.nodeId },
-    });
-    const recording = new Recording({
-      recordingId: orphan.recordingId,
-      roomId: room.id,
-      dataKey,
-      startedAt: stored.startedAt.getTime(),
-      retainUntil: stored.retainUntil,
-      segmentSeconds: stored.segmentSeconds,
-      codecs: this.#deps.policy.codecs,
-      sources: this.#deps.policy.sources,
-      workDir: this.#deps.workDir,
-      repository: this.#deps.repository,
-      uploader: this.#deps.uploader,
-      log: this.#log,
-      series,
-      existingTracks: tracks.length,
-    });
-    this.#active.set(room.id, recording);
-    this.#log.warn({ recordingId: orphan.recordingId, fromNode: orphan.nodeId, series, lostSegments: lost }, 'recording taken over from a lost node; it continues here');
-    this.#deps.audit.record({
-      action: 'recording.resumed',
-      actor: 'system',
-      subject: `recording:${orphan.recordingId}`,
-      details: { roomId: room.id, fromNode: orphan.nodeId, nodeId: cluster.nodeId, series, lostSegments: lost },
-    });
-    room.setRecordingState(this.recordingState(room.id));
-    return 'adopted';
+    try {
+      const [stored, wrapped, tracks] = await Promise.all([
+        this.#deps.repository.get(orphan.recordingId),
+        this.#deps.repository.wrappedKey(orphan.recordingId),
+        this.#deps.repository.tracks(orphan.recordingId),
+      ]);
+      if (!stored || !wrapped) throw new Error(`recording ${orphan.recordingId} lacks its record or key`);
+      const dataKey = await this.#deps.kek.unwrap({ keyId: wrapped.keyId, algorithm: wrapped.algorithm as 'RSA-OAEP-256', wrapped: wrapped.wrapped });
+      this.#deps.audit.record({
+        action: 'key.data_key_unwrapped',
+        actor: 'system',
+        subject: `recording:${orphan.recordingId}`,
+        details: { keyId: wrapped.keyId, purpose: 'recording_takeover', nodeId: cluster.nodeId },
+      });
+      const recording = new Recording({
+        recordingId: orphan.recordingId,
+        roomId: room.id,
+        dataKey,
+        startedAt: stored.startedAt.getTime(),
+        retainUntil: stored.retainUntil,
+        segmentSeconds: stored.segmentSeconds,
+        codecs: this.#deps.policy.codecs,
+        sources: this.#deps.policy.sources,
+        workDir: this.#deps.workDir,
+        repository: this.#deps.repository,
+        uploader: this.#deps.uploader,
+        log: this.#log,
+        series,
+        existingTracks: tracks.length,
+        ...this.#clusterRecordingOptions(room),
+      });
+      // The room closed while the recording was being taken over: pass it on again.
+      if (room.closed || this.#closed) {
+        await cluster.series.handOver(orphan.recordingId, cluster.nodeId);
+        return 'none';
+      }
+      this.#active.set(room.id, recording);
+      this.#log.warn({ recordingId: orphan.recordingId, fromNode: orphan.nodeId, series }, 'recording taken over; it continues here');
+      this.#deps.audit.record({
+        action: 'recording.resumed',
+        actor: 'system',
+        subject: `recording:${orphan.recordingId}`,
+        details: { roomId: room.id, fromNode: orphan.nodeId, nodeId: cluster.nodeId, series },
+      });
+      room.setRecordingState(this.recordingState(room.id));
+      // Whoever already sends in the room (a hand-over waits for them) is recorded from now on.
+      await Promise.all(room.producers().map((p) => recording.addProducer(p)));
+      return 'adopted';
+    } catch (err) {
+      // Taken, but not running here: let it go again, for this node or another to take it.
+      this.#log.error({ recordingId: orphan.recordingId, err: { message: (err as Error).message } }, 'could not take the recording over; released');
+      await cluster.series.release(orphan.recordingId, cluster.nodeId).catch(() => undefined);
+      return 'none';
+    }
+  }
+
+  /** Scale-out: what a recording this node runs must know (it records only while the database says it runs it). */
+  #clusterRecordingOptions(room: Room): { owner?: string; onMoved?: () => void } {
+    const cluster = this.#deps.cluster;
+    if (!cluster) return {};
+    return {
+      owner: cluster.nodeId,
+      onMoved: () => {
+        // Another node took the recording: it hosts the room now. This copy of the room goes.
+        this.#log.error({ roomId: room.id }, 'the recording of this room was taken over by another node; closing the copy here');
+        this.#active.delete(room.id);
+        room.close('room_moved');
+      },
+    };
   }
 
   /** The node the recording ran on is handing it over: take it once it has let go (bounded). */
@@ -558,26 +591,32 @@ export class RecordingService {
   }
 
   /**
-   * Segments a lost node sealed but never marked uploaded: those that did
-   * reach storage (intact) are marked so; the rest are declared lost.
-   * Returns how many were lost.
+   * Before a manifest is built in a cluster: segments sealed on another node
+   * that never were marked uploaded. Those in storage (intact) are marked
+   * so; those missing from storage are declared lost with their node. A
+   * segment in storage whose bytes differ is left as it is, so that
+   * verification reports it modified; one still in this node's spool is
+   * about to be uploaded. Returns how many were declared lost.
    */
   async #settleLostSegments(recordingId: string, cluster: RecordingClusterDeps): Promise<number> {
     let lost = 0;
     for (const segment of await cluster.series.notUploaded(recordingId)) {
-      let intact = false;
+      if (fs.existsSync(this.#deps.uploader.spoolPath(recordingId, spoolName(segment.trackId, segment.index)))) continue;
+      let sealed: Buffer;
       try {
-        intact = sha256(await cluster.store.getBuffer(segment.objectKey)) === segment.sha256;
-      } catch {
-        intact = false;
+        sealed = await cluster.store.getBuffer(segment.objectKey);
+      } catch (err) {
+        if (err instanceof NotFoundError) {
+          await cluster.series.declareLost(recordingId, segment.seq, cluster.nodeId);
+          lost += 1;
+        } else {
+          this.#log.warn({ recordingId, seq: segment.seq, err: { message: (err as Error).message } }, 'could not check a segment of a lost node');
+        }
+        continue;
       }
-      if (intact) {
-        await this.#deps.repository.markUploaded(recordingId, segment.seq);
-      } else {
-        await cluster.series.declareLost(recordingId, segment.seq, cluster.nodeId);
-        lost += 1;
-      }
+      if (sha256(sealed) === segment.sha256) await this.#deps.repository.markUploaded(recordingId, segment.seq);
     }
+    if (lost > 0) this.#log.warn({ recordingId, lost }, 'segments lost with their node declared in the manifest');
     return lost;
   }
 
@@ -596,11 +635,10 @@ export class RecordingService {
       if (await cluster.roomHosted(orphan.roomId)) continue;
       if (!(await cluster.series.claimForFinal(orphan.recordingId, orphan.nodeId, cluster.nodeId))) continue;
       try {
-        const lost = await this.#settleLostSegments(orphan.recordingId, cluster);
         await this.#deps.repository.setStatus(orphan.recordingId, 'finalizing', 'interrupted', orphan.lastActivity);
         const stored = await this.#deps.repository.get(orphan.recordingId);
         if (stored) await this.#spoolManifest(stored, 'interrupted');
-        this.#log.warn({ recordingId: orphan.recordingId, fromNode: orphan.nodeId, lostSegments: lost }, 'recording of a lost node finalised as interrupted (its room did not come back)');
+        this.#log.warn({ recordingId: orphan.recordingId, fromNode: orphan.nodeId }, 'recording of a lost node finalised as interrupted (its room did not come back)');
         finalised.push(orphan.recordingId);
       } catch (err) {
         this.#log.error({ recordingId: orphan.recordingId, err: { message: (err as Error).message } }, 'could not finalise a recording of a lost node');
@@ -626,6 +664,7 @@ export class RecordingService {
   async #spoolManifest(rec: StoredRecording, status: 'complete' | 'interrupted'): Promise<void> {
     const { repository, uploader, signer } = this.#deps;
     const seriesRepo = this.#deps.cluster?.series;
+    if (this.#deps.cluster) await this.#settleLostSegments(rec.recordingId, this.#deps.cluster);
     const [tracks, segments, gaps, consent, key, series, lostSegments, trackSeries] = await Promise.all([
       repository.tracks(rec.recordingId),
       repository.segments(rec.recordingId),

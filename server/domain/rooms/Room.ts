@@ -119,6 +119,8 @@ export class Room {
   #routerMedia: RoomMedia | null;
   #activeSpeaker: string | null = null;
   #recording: RecordingState = { state: 'off' };
+  /** Someone was admitted to this copy of the room (its admissions are then its own to drop). */
+  #everAdmitted = false;
   #consent: ConsentState = { state: 'none' };
   #closed = false;
 
@@ -579,6 +581,7 @@ export class Room {
     const token = p.admit();
     this.#media.set(p.peerId, new ParticipantMedia());
     this.#log.info({ peerId: p.peerId }, 'participant admitted');
+    this.#everAdmitted = true;
     this.#deps.admissions?.admitted(this.id, { peerId: p.peerId, userId: p.identity.userId, role: p.identity.role, resumeToken: token });
     this.#deps.repository.recordAttendance(this.id, p.identity.userId, p.identity.role).catch((err: unknown) => {
       this.#log.error({ err: { message: (err as Error).message }, peerId: p.peerId }, 'attendance not stored');
@@ -642,7 +645,8 @@ export class Room {
     clearInterval(this.#qualityTimer);
     this.#routerMedia?.close();
     this.#log.info('room empty; closed');
-    this.#deps.admissions?.closed(this.id);
+    // A copy that never admitted anyone (a restore that failed) leaves the ledger alone.
+    if (this.#everAdmitted) this.#deps.admissions?.closed(this.id);
     this.observer.emit('close', 'empty');
     this.#deps.onClosed();
   }

@@ -23,10 +23,13 @@ export interface RoomPlacement {
   claim(roomId: string): Promise<Placement>;
   /** This node no longer hosts the room. */
   release(roomId: string): void;
+  /** Whether this node still holds the room's lease (it may have lost it while the room was opening). */
+  holds(roomId: string): boolean;
 }
 
 /** One node: every room is here. */
 export const SINGLE_NODE: RoomPlacement = {
   claim: () => Promise.resolve({ kind: 'here' }),
   release: () => undefined,
+  holds: () => true,
 };

@@ -10,7 +10,7 @@
 import type { Room, RoomDeps } from './Room.ts';
 import { Room as RoomImpl } from './Room.ts';
 import type { RoomCloseReason } from '../../protocol/room.ts';
-import { InvalidStateError } from '../../errors.ts';
+import { InvalidStateError, RoomRelocatingError } from '../../errors.ts';
 import type { LiveRole } from '../../protocol/roles.ts';
 import { SINGLE_NODE, type NodeAddress, type RoomPlacement } from './RoomPlacement.ts';
 
@@ -93,12 +93,19 @@ export class RoomRegistry {
     if (this.#closed) throw new InvalidStateError('the server is shutting down');
     const placement = await this.#placement.claim(roomId);
     if (placement.kind === 'elsewhere') return placement;
+    let room: Room;
     try {
-      return { kind: 'here', room: await this.#open(roomId) };
+      room = await this.#open(roomId);
     } catch (err) {
       this.#placement.release(roomId);
       throw err;
     }
+    // Another node took the lease while the room was opening: no second copy.
+    if (!this.#placement.holds(roomId)) {
+      room.close('room_moved');
+      throw new RoomRelocatingError();
+    }
+    return { kind: 'here', room };
   }
 
   async #open(roomId: string): Promise<Room> {

@@ -6,8 +6,10 @@
  *   the room and renews the lease) or `<nodeId>|placed` (another node chose
  *   that node for a new room; it becomes `hosted` when the first client
  *   arrives there, or lapses). Every lease expires unless renewed.
- * - load reports, `huizhen:node:<nodeId>` (JSON, expiring), listed in the
- *   set `huizhen:nodes`;
+ * - load reports, `huizhen:node:<nodeId>` (JSON, expiring after two report
+ *   intervals: a node whose report key exists is alive — decided by Redis's
+ *   own clock, not by comparing the nodes' clocks), listed in the set
+ *   `huizhen:nodes`;
  * - placements since a node's last report, `huizhen:placed:<nodeId>`, so a
  *   burst of new rooms does not all go to the node that looked idlest;
  * - admissions, `huizhen:admissions:<roomId>` (hash peerId → JSON): who was
@@ -217,6 +219,19 @@ export class ClusterStore {
 
   async dropAdmissions(roomId: string): Promise<void> {
     await this.#redis.del(this.#admissions(roomId));
+  }
+
+  /** Replaces a room's admissions with exactly these (after Redis was away: what it missed is gone). */
+  async replaceAdmissions(roomId: string, admissions: StoredAdmission[], ttlMs: number): Promise<void> {
+    const tx = this.#redis.multi().del(this.#admissions(roomId));
+    for (const a of admissions) tx.hset(this.#admissions(roomId), a.peerId, JSON.stringify(a));
+    if (admissions.length > 0) tx.pexpire(this.#admissions(roomId), ttlMs);
+    await tx.exec();
+  }
+
+  /** Counts a room this node took for itself towards its load until its next report. */
+  async countPlacement(nodeId: string, ttlMs: number): Promise<void> {
+    await this.#redis.multi().incr(this.#placed(nodeId)).pexpire(this.#placed(nodeId), ttlMs).exec();
   }
 
   async admission(roomId: string, peerId: string): Promise<StoredAdmission | null> {

@@ -110,6 +110,17 @@ function recordingFrom(r: Row): StoredRecording {
   };
 }
 
+/**
+ * Scale-out: the recording is run by another node now (it took it over
+ * after this node lost its room's lease). Nothing more may be added here.
+ */
+export class RecordingMovedError extends Error {
+  constructor(recordingId: string) {
+    super(`recording ${recordingId} is run by another node now`);
+    this.name = 'RecordingMovedError';
+  }
+}
+
 export function segmentFrom(r: Record<string, unknown>): StoredSegment {
   return {
     seq: Number(r['seq']),
@@ -263,13 +274,19 @@ export class RecordingRepository {
 
   // --- tracks ----------------------------------------------------------------
 
-  /** `series`: which series of the recording the track belongs to (1 unless the recording moved between nodes). */
-  async addTrack(recordingId: string, t: TrackRow, series = 1): Promise<void> {
-    await this.#db.query(
+  /**
+   * `series`: which series of the recording the track belongs to (1 unless
+   * the recording moved between nodes). `owner`: in a cluster, the node
+   * that must still run the recording (RecordingMovedError otherwise).
+   */
+  async addTrack(recordingId: string, t: TrackRow, series = 1, owner?: string): Promise<void> {
+    const r = await this.#db.query(
       `INSERT INTO recording_tracks (recording_id, track_id, user_id, role, source, kind, codec, container, start_offset_ms, series)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-      [recordingId, t.trackId, t.userId, t.role, t.source, t.kind, t.codec, t.container, t.startOffsetMs, series],
+       SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10
+        WHERE $11::text IS NULL OR EXISTS (SELECT 1 FROM recordings WHERE recording_id = $1 AND node_id = $11)`,
+      [recordingId, t.trackId, t.userId, t.role, t.source, t.kind, t.codec, t.container, t.startOffsetMs, series, owner ?? null],
     );
+    if (r.rowCount === 0) throw new RecordingMovedError(recordingId);
   }
 
   async setTrackStart(recordingId: string, trackId: string, startOffsetMs: number): Promise<void> {
@@ -312,14 +329,17 @@ export class RecordingRepository {
     recordingId: string,
     s: Pick<SegmentRow, 'trackId' | 'index' | 'objectKey' | 'bytes' | 'sha256'> & { durationMs: number },
     chainLink: ChainLink,
+    owner?: string,
   ): Promise<StoredSegment> {
     return this.#db.transaction(async (tx: Queryable) => {
-      const lock = await tx.query<{ next_seq: number; chain_head: string; status: RecordingStatus }>(
-        'SELECT next_seq, chain_head, status FROM recordings WHERE recording_id = $1 FOR UPDATE',
+      const lock = await tx.query<{ next_seq: number; chain_head: string; status: RecordingStatus; node_id: string | null }>(
+        'SELECT next_seq, chain_head, status, node_id FROM recordings WHERE recording_id = $1 FOR UPDATE',
         [recordingId],
       );
       const head = lock.rows[0];
       if (!head) throw new Error(`recording ${recordingId} does not exist`);
+      // Scale-out: the database is the arbiter of who records; one chain, one writer.
+      if (owner !== undefined && head.node_id !== owner) throw new RecordingMovedError(recordingId);
       // Once a recording is finalising its manifest is being built: nothing
       // may join the chain behind it.
       if (head.status !== 'recording') throw new Error(`recording ${recordingId} is ${head.status}; no segment can be added`);

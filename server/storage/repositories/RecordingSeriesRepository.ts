@@ -86,13 +86,16 @@ export class RecordingSeriesRepository {
   }
 
   /** A node that shuts down passes a running recording on: its series ends now, and no node runs it until one takes it over. */
-  async handOver(recordingId: string, nodeId: string): Promise<void> {
-    await this.#db.transaction(async (tx) => {
-      await tx.query(`UPDATE recordings SET node_id = NULL WHERE recording_id = $1 AND node_id = $2 AND status = 'recording'`, [recordingId, nodeId]);
+  /** Returns false when this node no longer ran it (another node took it over first). */
+  async handOver(recordingId: string, nodeId: string): Promise<boolean> {
+    return this.#db.transaction(async (tx) => {
+      const r = await tx.query(`UPDATE recordings SET node_id = NULL WHERE recording_id = $1 AND node_id = $2 AND status = 'recording'`, [recordingId, nodeId]);
+      if (r.rowCount === 0) return false;
       await tx.query(
         `UPDATE recording_series SET ended_at = now(), end_reason = 'handed_over' WHERE recording_id = $1 AND node_id = $2 AND ended_at IS NULL`,
         [recordingId, nodeId],
       );
+      return true;
     });
   }
 
