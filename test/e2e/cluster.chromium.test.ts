@@ -115,8 +115,8 @@ describe('Chromium: scale-out — two nodes behind one address', function () {
     cluster = await startCluster({ leaseSeconds: 5, loadBalancer: true });
   });
   afterEach(function () {
-    if (this.currentTest?.state === 'failed' && process.env['HUIZHEN_TEST_DEBUG']) {
-      for (const id of ['n1', 'n2'] as const) console.log(`--- ${id}\n${cluster.nodes[id].logs().split('\n').slice(-60).join('\n')}`);
+    if ((this.currentTest?.state === 'failed' && process.env['HUIZHEN_TEST_DEBUG']) || process.env['HUIZHEN_TEST_DUMP']) {
+      for (const id of ['n1', 'n2'] as const) console.log(`--- ${id}\n${cluster.nodes[id].logs().split('\n').slice(-120).join('\n')}`);
     }
   });
   after(async () => {

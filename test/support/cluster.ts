@@ -210,6 +210,7 @@ export async function startCluster(options: { leaseSeconds: number; loadBalancer
       });
     },
     async close() {
+      if (process.env['HUIZHEN_TEST_DUMP'] && fs.existsSync(path.join(root, 'lb', 'error.log'))) console.log(fs.readFileSync(path.join(root, 'lb', 'error.log'), 'utf8').slice(-6000));
       await lb?.stop();
       for (const n of Object.values(nodes)) await n.stop().catch(() => n.kill9());
       await redis.close();
