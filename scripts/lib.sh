@@ -55,3 +55,18 @@ apt_ensure() {
 hash_files() {
   cat "$@" | sha256sum | cut -c1-16
 }
+
+# Runs `bash <script> <args…>` again inside a new, loopback-only network
+# namespace (root, or passwordless sudo), with HUIZHEN_IN_NETNS=1: nothing it
+# runs can send a packet beyond 127.0.0.0/8. Does not return.
+reexec_in_loopback_netns() {
+  local script=$1
+  shift
+  if [ "$(id -u)" -eq 0 ]; then
+    exec unshare --net -- env HUIZHEN_IN_NETNS=1 bash "$script" "$@"
+  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    exec sudo -n --preserve-env unshare --net -- env HUIZHEN_IN_NETNS=1 PATH="$PATH" bash "$script" "$@"
+  else
+    die "this runs in a loopback-only network namespace, which needs root (or passwordless sudo)"
+  fi
+}

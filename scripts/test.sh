@@ -14,13 +14,7 @@ if [ "${HUIZHEN_IN_NETNS:-0}" != 1 ]; then
   say "type-checking server, tests and client"
   npm run -s typecheck
 
-  if [ "$(id -u)" -eq 0 ]; then
-    exec unshare --net -- env HUIZHEN_IN_NETNS=1 bash "$HUIZHEN_ROOT/scripts/test.sh" "$@"
-  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-    exec sudo -n --preserve-env unshare --net -- env HUIZHEN_IN_NETNS=1 PATH="$PATH" bash "$HUIZHEN_ROOT/scripts/test.sh" "$@"
-  else
-    die "the tests run in a loopback-only network namespace, which needs root (or passwordless sudo)"
-  fi
+  reexec_in_loopback_netns "$HUIZHEN_ROOT/scripts/test.sh" "$@"
 fi
 
 # Inside the new namespace: only lo exists, and it starts down.

@@ -6,7 +6,6 @@
  * every node of a deployment is.
  */
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { RecordingArchive } from '../../server/domain/recordings/RecordingArchive.ts';
 import { TokenIssuer } from '../../server/edge/auth/tokenIssuer.ts';
@@ -23,6 +22,7 @@ import { sharedPostgres } from './postgres.ts';
 import { runNode, type RunningProcess } from './process.ts';
 import { startRedis, type RedisServer } from './redis.ts';
 import { externalS3Env, tempDir } from './server.ts';
+import { freePort } from './ports.ts';
 
 export type NodeId = 'n1' | 'n2';
 
@@ -56,16 +56,6 @@ export interface TestCluster {
   close(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 export async function startCluster(options: { leaseSeconds: number; loadBalancer: boolean }): Promise<TestCluster> {
   const redis = await startRedis();

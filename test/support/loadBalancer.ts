@@ -5,8 +5,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
+import { waitForPort } from './ports.ts';
 import { ROOT } from './process.ts';
 
 export interface LoadBalancer {
@@ -67,20 +67,9 @@ http {
   const child: ChildProcess = spawn('nginx', ['-p', options.dir, '-c', path.join(options.dir, 'nginx.conf'), '-g', 'daemon off;'], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`nginx exited: ${stderr}${fs.existsSync(path.join(options.dir, 'error.log')) ? fs.readFileSync(path.join(options.dir, 'error.log'), 'utf8') : ''}`);
-    const up = await new Promise<boolean>((resolve) => {
-      const s = net.connect(options.port, '127.0.0.1', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-    });
-    if (up) break;
-    if (Date.now() > deadline) throw new Error('nginx did not listen');
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  const exited = new Promise<never>((_, reject) => child.once('exit', () => reject(new Error(`nginx exited: ${stderr}${fs.existsSync(path.join(options.dir, 'error.log')) ? fs.readFileSync(path.join(options.dir, 'error.log'), 'utf8') : ''}`))));
+  exited.catch(() => undefined);
+  await Promise.race([waitForPort(options.port, 10_000, 'nginx'), exited]);
   return {
     url: `https://127.0.0.1:${options.port}`,
     port: options.port,
