@@ -92,6 +92,21 @@ describe('Chromium: scale-out — two nodes behind one address', function () {
     await seesVideoOf(viewer, userId, 30_000);
   }
 
+  /** Waits until at least four segments of the recording's series `series` are in storage. */
+  const seriesInStorage = (recordingId: string, series: number) =>
+    until(
+      `segments of series ${series} in storage`,
+      async () => {
+        const r = await cluster.db.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM recording_segments s JOIN recording_tracks t USING (recording_id, track_id)
+            WHERE s.recording_id = $1 AND t.series = $2 AND s.state = 'uploaded'`,
+          [recordingId, series],
+        );
+        return (r.rows[0]?.n ?? 0) >= 4;
+      },
+      60_000,
+    );
+
   /** Which node logged this room's joins, and which one redirected. */
   function joinedOn(node: NodeId, userId: string): boolean {
     return cluster.nodes[node]
@@ -192,18 +207,7 @@ describe('Chromium: scale-out — two nodes behind one address', function () {
     // The recording runs on the survivor now, as its second series.
     const running = await cluster.db.query<{ node_id: string; status: string }>('SELECT node_id, status FROM recordings WHERE recording_id = $1', [recordingId]);
     expect(running.rows[0]).to.deep.equal({ node_id: survivor, status: 'recording' });
-    await until(
-      'segments of the second series in storage',
-      async () => {
-        const r = await cluster.db.query<{ n: number }>(
-          `SELECT count(*)::int AS n FROM recording_segments s JOIN recording_tracks t USING (recording_id, track_id)
-            WHERE s.recording_id = $1 AND t.series = 2 AND s.state = 'uploaded'`,
-          [recordingId],
-        );
-        return (r.rows[0]?.n ?? 0) >= 4;
-      },
-      60_000,
-    );
+    await seriesInStorage(recordingId, 2);
     recordingUnderTest = recordingId;
     killedAtUnderTest = killedAt;
     lostNode = hosting;
@@ -226,18 +230,7 @@ describe('Chromium: scale-out — two nodes behind one address', function () {
     expect(await host.page.getByTestId('room').isVisible()).to.equal(true);
     expect(await patient.page.getByTestId('room').isVisible()).to.equal(true);
     const recordingId = recordingUnderTest;
-    await until(
-      'segments of the third series in storage',
-      async () => {
-        const r = await cluster.db.query<{ n: number }>(
-          `SELECT count(*)::int AS n FROM recording_segments s JOIN recording_tracks t USING (recording_id, track_id)
-            WHERE s.recording_id = $1 AND t.series = 3 AND s.state = 'uploaded'`,
-          [recordingId],
-        );
-        return (r.rows[0]?.n ?? 0) >= 4;
-      },
-      60_000,
-    );
+    await seriesInStorage(recordingId, 3);
     await host.page.locator('[data-testid="recording"][data-state="recording"]').waitFor();
     const killedAt = killedAtUnderTest;
     const hostingBefore = lostNode;

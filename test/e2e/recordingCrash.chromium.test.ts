@@ -2,16 +2,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { RecordingArchive } from '../../server/domain/recordings/RecordingArchive.ts';
 import { TokenIssuer } from '../../server/edge/auth/tokenIssuer.ts';
 import { createLogger } from '../../server/observability/logger.ts';
-import { LocalRsaKeyService } from '../../server/pki/KeyEncryptionService.ts';
 import { publicKeyFingerprint } from '../../server/pki/keyFiles.ts';
 import type { LiveRole } from '../../server/protocol/roles.ts';
 import { PostgresDatabase, type Database } from '../../server/storage/db/index.ts';
-import { EMBEDDED_S3_CREDENTIALS, EmbeddedS3Server, S3ObjectStore } from '../../server/storage/objects/index.ts';
-import { KeyRegistry } from '../../server/storage/repositories/KeyRegistry.ts';
-import { RecordingRepository } from '../../server/storage/repositories/RecordingRepository.ts';
+import { EmbeddedS3Server } from '../../server/storage/objects/index.ts';
+import { archiveFor } from '../support/archive.ts';
 import { launchChromium, newContext } from '../support/chromium.ts';
 import { sharedPostgres } from '../support/postgres.ts';
 import { runNode, type RunningProcess } from '../support/process.ts';
@@ -127,22 +124,7 @@ describe('Chromium: a recording survives kill -9 of the server', function () {
     expect(status).to.equal('interrupted');
     expect(second.stdout()).to.include('recovered recordings after an unclean stop');
 
-    const registry = new KeyRegistry(db);
-    const archive = new RecordingArchive({
-      store: new S3ObjectStore({
-        endpoint: s3.endpoint,
-        region: 'us-east-1',
-        bucket: 'huizhen',
-        prefix: '',
-        forcePathStyle: true,
-        credentials: { ...EMBEDDED_S3_CREDENTIALS },
-        checksumMode: 'WHEN_REQUIRED',
-        requestTimeoutMs: 5000,
-      }),
-      repository: new RecordingRepository(db),
-      kek: LocalRsaKeyService.load(path.join(dataDir, 'keys'), { generate: false }),
-      manifestKey: (keyId) => registry.publicKey(keyId, 'manifest-signing'),
-    });
+    const archive = archiveFor(db, s3.endpoint, path.join(dataDir, 'keys'));
     const manifest = await archive.verify(recordingId);
     expect(manifest.status).to.equal('interrupted');
     expect(manifest.lastGoodSegment?.seq).to.equal(manifest.segments.length);

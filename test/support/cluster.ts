@@ -7,16 +7,14 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { RecordingArchive } from '../../server/domain/recordings/RecordingArchive.ts';
 import { TokenIssuer } from '../../server/edge/auth/tokenIssuer.ts';
 import { createLogger } from '../../server/observability/logger.ts';
-import { LocalRsaKeyService } from '../../server/pki/KeyEncryptionService.ts';
 import { publicKeyFingerprint } from '../../server/pki/keyFiles.ts';
 import type { Role } from '../../server/protocol/roles.ts';
 import { PostgresDatabase, type Database } from '../../server/storage/db/index.ts';
-import { EMBEDDED_S3_CREDENTIALS, EmbeddedS3Server, S3ObjectStore } from '../../server/storage/objects/index.ts';
-import { KeyRegistry } from '../../server/storage/repositories/KeyRegistry.ts';
-import { RecordingRepository } from '../../server/storage/repositories/RecordingRepository.ts';
+import { EmbeddedS3Server } from '../../server/storage/objects/index.ts';
+import type { RecordingArchive } from '../../server/domain/recordings/RecordingArchive.ts';
+import { archiveFor } from './archive.ts';
 import { startLoadBalancer, type LoadBalancer } from './loadBalancer.ts';
 import { sharedPostgres } from './postgres.ts';
 import { runNode, type RunningProcess } from './process.ts';
@@ -181,24 +179,7 @@ export async function startCluster(options: { leaseSeconds: number; loadBalancer
     leaseSeconds: options.leaseSeconds,
     keysDir,
     token: (claims) => issuer.issue({ ...claims, ttlSeconds: 900 }),
-    archive() {
-      const registry = new KeyRegistry(db);
-      return new RecordingArchive({
-        store: new S3ObjectStore({
-          endpoint: s3.endpoint,
-          region: 'us-east-1',
-          bucket: 'huizhen',
-          prefix: '',
-          forcePathStyle: true,
-          credentials: { ...EMBEDDED_S3_CREDENTIALS },
-          checksumMode: 'WHEN_REQUIRED',
-          requestTimeoutMs: 5000,
-        }),
-        repository: new RecordingRepository(db),
-        kek: LocalRsaKeyService.load(keysDir, { generate: false }),
-        manifestKey: (keyId) => registry.publicKey(keyId, 'manifest-signing'),
-      });
-    },
+    archive: () => archiveFor(db, s3.endpoint, keysDir),
     async close() {
       if (process.env['HUIZHEN_TEST_DUMP'] && fs.existsSync(path.join(root, 'lb', 'error.log'))) console.log(fs.readFileSync(path.join(root, 'lb', 'error.log'), 'utf8').slice(-6000));
       await lb?.stop();

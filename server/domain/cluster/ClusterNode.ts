@@ -173,9 +173,9 @@ export class ClusterNode implements RoomPlacement, AdmissionLedger {
     });
   }
 
-  /** Whether a node reports itself now (a report younger than two intervals). */
+  /** Whether a node reports itself now (its report expires in Redis after two intervals). */
   async nodeAlive(nodeId: string): Promise<boolean> {
-    return (await this.#freshReports()).some((r) => r.nodeId === nodeId);
+    return (await this.#deps.store.reports()).some((r) => r.nodeId === nodeId);
   }
 
   /** Whether some node holds the room's lease now. */
@@ -228,7 +228,7 @@ export class ClusterNode implements RoomPlacement, AdmissionLedger {
 
   /** The node for a new room: the least loaded of the fresh reports, this node counted as it is now. */
   async #choose(): Promise<CandidateNode> {
-    const reports = await this.#freshReports();
+    const reports = await this.#deps.store.reports();
     const fresh = reports.filter((r) => r.nodeId !== this.nodeId);
     // This node as it is now, with the rooms it took since its last report.
     const own = reports.find((r) => r.nodeId === this.nodeId)?.placedSince ?? 0;
@@ -237,16 +237,12 @@ export class ClusterNode implements RoomPlacement, AdmissionLedger {
   }
 
   async #addressOf(nodeId: string): Promise<NodeAddress> {
-    const report = (await this.#freshReports()).find((r) => r.nodeId === nodeId);
+    const report = (await this.#deps.store.reports()).find((r) => r.nodeId === nodeId);
     // Its node stopped reporting: it is gone, and its lease lapses soon.
     if (!report) throw new RoomRelocatingError();
     return { nodeId, url: report.url };
   }
 
-  /** The nodes whose report has not expired (Redis expires them after two intervals). */
-  async #freshReports(): Promise<CandidateNode[]> {
-    return this.#deps.store.reports();
-  }
 
   /** This node's report; `sampleCpu` on ticks only, so that CPU is measured over whole intervals. */
   async #report(options: { sampleCpu: boolean } = { sampleCpu: true }): Promise<NodeReport> {
